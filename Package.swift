@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Shockwave",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Shockwave", targets: ["Shockwave"]),
+        .library(name: "Bolt", targets: ["Bolt"]),
+    ],
+    targets: [
+        // The C core: parser, SIMD scanners, tables. C11; no -march: the SIMD kernels carry
+        // target attributes and are chosen at run time.
+        .target(
+            name: "CShockwave",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .target(name: "Shockwave", dependencies: ["CShockwave"]),
+        .target(name: "Bolt", dependencies: ["Shockwave"]),
+        .testTarget(name: "CShockwaveTests", dependencies: ["CShockwave"]),
+        .testTarget(name: "ShockwaveTests", dependencies: ["Shockwave"]),
+        .testTarget(name: "BoltTests", dependencies: ["Bolt"]),
+    ],
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .c11
+)

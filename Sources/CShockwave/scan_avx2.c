@@ -1,0 +1,118 @@
+/* The AVX2 scanner: 32 bytes per step; same classification as scan_sse42.c on 256-bit vectors.
+ * Compiled with a target attribute, so the package needs no -m flags; chosen at run time (simd.c). */
+#include "parse_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define SW_ISA avx2
+#define SW_ISA_ATTR __attribute__((target("avx2")))
+
+/* Byte classes by nibble: a byte is a tchar iff lo_tbl[b & 15] & hi_tbl[b >> 4] != 0 (rows 0x20..0x7F get one
+ * bit each; control and non-ASCII rows are 0). Derived from the tchar set of RFC 9110 5.6.2. */
+#define TCHAR_LO 0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x3e, 0x3d, 0x15, 0x34, 0x15, 0x3d, 0x1c
+#define TCHAR_HI 0x00, 0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+
+/* Bit i set when byte i is outside 0x21..0x7E (signed compares: bytes >= 0x80 are negative). */
+SW_ISA_ATTR static inline unsigned target_mask(__m256i v) {
+    __m256i ok = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x20)),
+                                  _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7F), v));
+    return (unsigned)_mm256_movemask_epi8(ok) ^ 0xFFFFFFFFu;
+}
+
+/* Bit i set when byte i is not HTAB, SP, VCHAR or obs-text: a control other than HTAB, or DEL. */
+SW_ISA_ATTR static inline unsigned value_mask(__m256i v) {
+    __m256i ctl = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
+    __m256i bad = _mm256_andnot_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x09)), ctl);
+    bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7F)));
+    return (unsigned)_mm256_movemask_epi8(bad);
+}
+
+/* Bit i set when byte i is not a tchar. */
+SW_ISA_ATTR static inline unsigned name_mask(__m256i v) {
+    const __m256i lo_tbl = _mm256_setr_epi8(TCHAR_LO, TCHAR_LO), hi_tbl = _mm256_setr_epi8(TCHAR_HI, TCHAR_HI);
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_shuffle_epi8(lo_tbl, _mm256_and_si256(v, nib));
+    __m256i hi = _mm256_shuffle_epi8(hi_tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+    __m256i none = _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+    return (unsigned)_mm256_movemask_epi8(none);
+}
+
+/* The tail trick: when fewer than 32 bytes remain but the buffer holds 32 before `end`, load [end-32, end)
+ * and drop the bits before p, so nothing is read outside the buffer and no scalar loop is needed. */
+#define TAIL_SHIFT(p, end) ((unsigned)(32 - ((end) - (p))))
+
+SW_ISA_ATTR static inline const char *find_target_end(const char *p, const char *end, const char *lo,
+                                                      const char **q) {
+    for (; end - p >= 32; p += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)p);
+        unsigned m = target_mask(v);
+        if (*q == NULL) {
+            unsigned qm = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('?')));
+            qm &= m ? (m & -m) - 1 : 0xFFFFFFFFu; /* only a '?' before the end counts */
+            if (qm)
+                *q = p + __builtin_ctz(qm);
+        }
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(end - 32));
+        unsigned s = TAIL_SHIFT(p, end);
+        unsigned m = target_mask(v) >> s;
+        if (*q == NULL) {
+            unsigned qm = (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('?'))) >> s;
+            qm &= m ? (m & -m) - 1 : 0xFFFFFFFFu;
+            if (qm)
+                *q = p + __builtin_ctz(qm);
+        }
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    for (; p < end; p++) {
+        if (!(sw__ctype[(uint8_t)*p] & CT_TARGET))
+            return p;
+        if (*p == '?' && *q == NULL)
+            *q = p;
+    }
+    return end;
+}
+
+SW_ISA_ATTR static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
+    for (; end - p >= 32; p += 32) {
+        unsigned m = name_mask(_mm256_loadu_si256((const __m256i *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 32) {
+        unsigned m = name_mask(_mm256_loadu_si256((const __m256i *)(end - 32))) >> TAIL_SHIFT(p, end);
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
+        ++p;
+    return p;
+}
+
+SW_ISA_ATTR static inline const char *find_value_end(const char *p, const char *end, const char *lo) {
+    for (; end - p >= 32; p += 32) {
+        unsigned m = value_mask(_mm256_loadu_si256((const __m256i *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 32) {
+        unsigned m = value_mask(_mm256_loadu_si256((const __m256i *)(end - 32))) >> TAIL_SHIFT(p, end);
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    while (p < end && (sw__ctype[(uint8_t)*p] & CT_VALUE))
+        ++p;
+    return p;
+}
+
+#include "parse_impl.h"
+
+#endif

@@ -1,0 +1,66 @@
+/* The portable scanner: byte tables plus SWAR (8 bytes per step in a uint64_t). Always built, always tested;
+ * the only scanner on non-x86 targets. */
+#include "parse_internal.h"
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t load8(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Nonzero if some byte of x is below n (n <= 128); exact for the lowest such byte, which is all we need. */
+static inline uint64_t has_less(uint64_t x, uint8_t n) {
+    return (x - ONES * n) & ~x & HIGHS;
+}
+
+static inline uint64_t has_byte(uint64_t x, uint8_t b) {
+    return has_less(x ^ (ONES * b), 1);
+}
+
+static inline const char *find_target_end(const char *p, const char *end, const char *lo, const char **q) {
+    (void)lo;
+    for (; end - p >= 8; p += 8) {
+        uint64_t x = load8(p);
+        if (has_less(x, 0x21) | (x & HIGHS) | has_byte(x, 0x7F) | (*q == NULL ? has_byte(x, '?') : 0))
+            break; /* let the byte loop below find which one */
+    }
+    for (; p < end; p++) {
+        if (!(sw__ctype[(uint8_t)*p] & CT_TARGET))
+            return p;
+        if (*p == '?' && *q == NULL)
+            *q = p;
+    }
+    return end;
+}
+
+static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
+    (void)lo;
+    while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
+        ++p;
+    return p;
+}
+
+static inline const char *find_value_end(const char *p, const char *end, const char *lo) {
+    (void)lo;
+    for (;;) {
+        for (; end - p >= 8; p += 8) {
+            uint64_t x = load8(p);
+            if (has_less(x, 0x20) | has_byte(x, 0x7F))
+                break;
+        }
+        /* up to 8 bytes, one of which is suspect (HTAB is allowed but trips the word test) */
+        const char *stop = end - p > 8 ? p + 8 : end;
+        for (; p < stop; p++)
+            if (!(sw__ctype[(uint8_t)*p] & CT_VALUE))
+                return p;
+        if (p == end)
+            return end;
+    }
+}
+
+#define SW_ISA scalar
+#define SW_ISA_ATTR
+#include "parse_impl.h"

@@ -1,0 +1,116 @@
+/* The SSE4.2-level scanner: 16 bytes per step with SSE2 compares and an SSSE3 nibble lookup for tokens.
+ * Compiled with a target attribute, so the package needs no -m flags; chosen at run time (simd.c). */
+#include "parse_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define SW_ISA sse42
+#define SW_ISA_ATTR __attribute__((target("sse4.2")))
+
+/* Byte classes by nibble: a byte is a tchar iff lo_tbl[b & 15] & hi_tbl[b >> 4] != 0 (rows 0x20..0x7F get one
+ * bit each; control and non-ASCII rows are 0). Derived from the tchar set of RFC 9110 5.6.2. */
+#define TCHAR_LO 0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x3e, 0x3d, 0x15, 0x34, 0x15, 0x3d, 0x1c
+#define TCHAR_HI 0x00, 0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+
+/* Bit i set when byte i is outside 0x21..0x7E (signed compares: bytes >= 0x80 are negative). */
+SW_ISA_ATTR static inline unsigned target_mask(__m128i v) {
+    __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpgt_epi8(_mm_set1_epi8(0x7F), v));
+    return (unsigned)_mm_movemask_epi8(ok) ^ 0xFFFFu;
+}
+
+/* Bit i set when byte i is not HTAB, SP, VCHAR or obs-text: a control other than HTAB, or DEL. */
+SW_ISA_ATTR static inline unsigned value_mask(__m128i v) {
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+    __m128i bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x09)), ctl);
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+    return (unsigned)_mm_movemask_epi8(bad);
+}
+
+/* Bit i set when byte i is not a tchar. */
+SW_ISA_ATTR static inline unsigned name_mask(__m128i v) {
+    const __m128i lo_tbl = _mm_setr_epi8(TCHAR_LO), hi_tbl = _mm_setr_epi8(TCHAR_HI), nib = _mm_set1_epi8(0x0F);
+    __m128i lo = _mm_shuffle_epi8(lo_tbl, _mm_and_si128(v, nib));
+    __m128i hi = _mm_shuffle_epi8(hi_tbl, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+    __m128i none = _mm_cmpeq_epi8(_mm_and_si128(lo, hi), _mm_setzero_si128());
+    return (unsigned)_mm_movemask_epi8(none);
+}
+
+/* The tail trick: when fewer than 16 bytes remain but the buffer holds 16 before `end`, load [end-16, end)
+ * and drop the bits before p, so nothing is read outside the buffer and no scalar loop is needed. */
+#define TAIL_SHIFT(p, end) ((unsigned)(16 - ((end) - (p))))
+
+SW_ISA_ATTR static inline const char *find_target_end(const char *p, const char *end, const char *lo,
+                                                      const char **q) {
+    for (; end - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = target_mask(v);
+        if (*q == NULL) {
+            unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+            qm &= m ? (m & -m) - 1 : 0xFFFFu; /* only a '?' before the end counts */
+            if (qm)
+                *q = p + __builtin_ctz(qm);
+        }
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(end - 16));
+        unsigned s = TAIL_SHIFT(p, end);
+        unsigned m = target_mask(v) >> s;
+        if (*q == NULL) {
+            unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) >> s;
+            qm &= m ? (m & -m) - 1 : 0xFFFFu;
+            if (qm)
+                *q = p + __builtin_ctz(qm);
+        }
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    for (; p < end; p++) {
+        if (!(sw__ctype[(uint8_t)*p] & CT_TARGET))
+            return p;
+        if (*p == '?' && *q == NULL)
+            *q = p;
+    }
+    return end;
+}
+
+SW_ISA_ATTR static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
+    for (; end - p >= 16; p += 16) {
+        unsigned m = name_mask(_mm_loadu_si128((const __m128i *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 16) {
+        unsigned m = name_mask(_mm_loadu_si128((const __m128i *)(end - 16))) >> TAIL_SHIFT(p, end);
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
+        ++p;
+    return p;
+}
+
+SW_ISA_ATTR static inline const char *find_value_end(const char *p, const char *end, const char *lo) {
+    for (; end - p >= 16; p += 16) {
+        unsigned m = value_mask(_mm_loadu_si128((const __m128i *)p));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+    if (p == end)
+        return end;
+    if (end - lo >= 16) {
+        unsigned m = value_mask(_mm_loadu_si128((const __m128i *)(end - 16))) >> TAIL_SHIFT(p, end);
+        return m ? p + __builtin_ctz(m) : end;
+    }
+    while (p < end && (sw__ctype[(uint8_t)*p] & CT_VALUE))
+        ++p;
+    return p;
+}
+
+#include "parse_impl.h"
+
+#endif
