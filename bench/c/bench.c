@@ -40,6 +40,9 @@
 #ifndef BENCH_PEER_CFLAGS
 #define BENCH_PEER_CFLAGS "(unknown)"
 #endif
+#ifndef BENCH_SW_REV
+#define BENCH_SW_REV "(unknown)"
+#endif
 #ifndef BENCH_HP_LIBS
 #define BENCH_HP_LIBS "(unknown)"
 #endif
@@ -448,7 +451,7 @@ static summary_t summarize(const double *v, int n) {
     memcpy(s, v, (size_t)n * sizeof *v);
     qsort(s, (size_t)n, sizeof *s, cmp_double);
     double med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-    return (summary_t){med, s[0], s[n - 1]};
+    return (summary_t){med, s[0], s[n - 1], 0};
 }
 
 /* ---- Report ------------------------------------------------------------------------------------------------ */
@@ -579,7 +582,7 @@ int main(int argc, char **argv) {
 #else
     printf("- compiler: gcc %s\n", __VERSION__);
 #endif
-    printf("- Shockwave: `%s` (as shipped); harness: `%s`\n", BENCH_SW_CFLAGS, BENCH_HARNESS_CFLAGS);
+    printf("- Shockwave %s: `%s` (as shipped); harness: `%s`\n", BENCH_SW_REV, BENCH_SW_CFLAGS, BENCH_HARNESS_CFLAGS);
     printf("- http-parser %lu.%lu.%lu (system library, `%s`)\n", (hv >> 16) & 255, (hv >> 8) & 255, hv & 255,
            BENCH_HP_LIBS);
 #ifdef BENCH_WITH_PICO
