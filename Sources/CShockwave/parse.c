@@ -106,73 +106,46 @@ static void on_connection(const char *v, const char *end, sw_framing_t *fr) {
     }
 }
 
-int sw__framing_field(const char *buf, const sw_header_t *h, sw_framing_t *fr) {
-    const char *name = buf + h->name.off;
+int sw__framing_field(const char *buf, const sw_header_t *h, int id, sw_framing_t *fr) {
     const char *v = buf + h->value.off, *ve = v + h->value.len;
-    switch (h->name.len) {
-    case 4:
-        if ((fr->flags & FR_IS_REQUEST) && eq_nocase(name, "host", 4)) {
-            if (fr->flags & SW_F_HOST)
-                return SW_E_DUPLICATE_HOST; /* RFC 9112 3.2: two hosts, two routing decisions */
+    switch (id) {
+    case FIELD_HOST:
+        if (!(fr->flags & FR_IS_REQUEST))
+            return 0;
+        if (fr->flags & SW_F_HOST)
+            return SW_E_DUPLICATE_HOST; /* RFC 9112 3.2: two hosts, two routing decisions */
+        {
+            unsigned ok = CT_HOST; /* branch-free: hosts are short and almost always valid */
             for (const char *p = v; p < ve; p++)
-                if (!(sw__ctype[(uint8_t)*p] & CT_HOST))
-                    return SW_E_BAD_HOST;
-            fr->flags |= SW_F_HOST;
-            fr->host = h->value;
+                ok &= sw__ctype[(uint8_t)*p];
+            if (SW_UNLIKELY(!ok))
+                return SW_E_BAD_HOST;
         }
+        fr->flags |= SW_F_HOST;
+        fr->host = h->value;
         return 0;
-    case 6:
-        if ((fr->flags & FR_IS_REQUEST) && eq_nocase(name, "expect", 6)) {
-            if (fr->flags & FR_HTTP10)
-                return 0; /* RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 */
-            if (h->value.len == 12 && eq_nocase(v, "100-continue", 12)) {
-                fr->flags |= SW_F_EXPECT_CONTINUE;
-                return 0;
-            }
-            return SW_E_EXPECTATION_FAILED;
+    case FIELD_EXPECT:
+        if (!(fr->flags & FR_IS_REQUEST) || (fr->flags & FR_HTTP10))
+            return 0; /* RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 */
+        if (h->value.len == 12 && eq_nocase(v, "100-continue", 12)) {
+            fr->flags |= SW_F_EXPECT_CONTINUE;
+            return 0;
         }
+        return SW_E_EXPECTATION_FAILED;
+    case FIELD_UPGRADE:
+        fr->flags |= SW_F_UPGRADE;
+        fr->upgrade = h->value;
         return 0;
-    case 7:
-        if (eq_nocase(name, "upgrade", 7)) {
-            fr->flags |= SW_F_UPGRADE;
-            fr->upgrade = h->value;
-        }
+    case FIELD_CONNECTION:
+        on_connection(v, ve, fr);
         return 0;
-    case 10:
-        if (eq_nocase(name, "connection", 10))
-            on_connection(v, ve, fr);
-        return 0;
-    case 14:
-        if (eq_nocase(name, "content-length", 14))
-            return on_content_length(v, ve, fr);
-        return 0;
-    case 17:
-        if (eq_nocase(name, "transfer-encoding", 17))
-            return on_transfer_encoding(v, ve, fr);
-        return 0;
+    case FIELD_CONTENT_LENGTH:
+        return on_content_length(v, ve, fr);
+    case FIELD_TRANSFER_ENCODING:
+        return on_transfer_encoding(v, ve, fr);
     default:
         return 0;
     }
-}
-
-int sw__framing_finish(sw_framing_t *fr) {
-    uint32_t f = fr->flags;
-    if (f & FR_TE_PRESENT) {
-        if (!(f & SW_F_CHUNKED))
-            return SW_E_BAD_TE; /* only empty members */
-        if (f & SW_F_CONTENT_LENGTH)
-            return SW_E_CONTENT_LENGTH_AND_TE; /* RFC 9112 6.3: the request smuggling pattern */
-    }
-    if ((f & FR_IS_REQUEST) && !(f & FR_HTTP10) && !(f & SW_F_HOST))
-        return SW_E_MISSING_HOST;
-    if (f & FR_HTTP10) {
-        if ((f & SW_F_CONN_KEEP_ALIVE) && !(f & SW_F_CONN_CLOSE))
-            f |= SW_F_KEEP_ALIVE;
-    } else if (!(f & SW_F_CONN_CLOSE)) {
-        f |= SW_F_KEEP_ALIVE;
-    }
-    fr->flags = f & ~(uint32_t)FR_PRIVATE;
-    return 0;
 }
 
 /* ---- request line pieces ----------------------------------------------------------------------------------- */

@@ -4,9 +4,12 @@
  *   SW_ISA        suffix of the generated names (scalar, sse42, avx2)
  *   SW_ISA_ATTR   function attribute enabling the ISA (empty for scalar)
  *   find_target_end(p, end, lo, &q)  first byte in [p, end) outside 0x21..0x7E, or end; *q = first '?' before it
- *   find_name_end(p, end, lo)        first non-tchar byte in [p, end), or end
- *   find_value_end(p, end, lo)       first byte in [p, end) that is not HTAB, SP, VCHAR or obs-text, or end
- * `lo` is the start of the buffer: kernels may load any bytes in [lo, end), never outside.
+ *   scan_t                           the scanner's state over the field lines (a cached window of masks)
+ *   scan_init(&s, p, end, lo)        prepares the state to scan from p (p < end)
+ *   scan_name_end(&s, p, end, lo)    first non-tchar byte in [p, end), or end
+ *   scan_value_end(&s, p, end, lo)   first byte in [p, end) that is not HTAB, SP, VCHAR or obs-text, or end
+ * The scan_* calls come with non-decreasing p. `lo` is the start of the buffer: kernels may load any bytes in
+ * [lo, end), never outside.
  * Compiling the whole parser per ISA lets the kernels inline into the loops, and the dispatch happens once
  * per call instead of once per field. */
 
@@ -65,8 +68,8 @@ static inline int SW_FN(parse_version)(const char *p) {
 
 /* Parses the field lines from p to the empty line. Returns the head length or a negative code. */
 SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, const char *p, const char *end,
-                                                 uint32_t max_head, uint32_t max_headers, sw_header_t *headers,
-                                                 uint32_t *num_headers, sw_framing_t *fr) {
+                                                 scan_t *sc, uint32_t max_head, uint32_t max_headers,
+                                                 sw_header_t *headers, uint32_t *num_headers, sw_framing_t *fr) {
     uint32_t n = 0;
     for (;;) {
         if (SW_UNLIKELY(p == end))
@@ -87,7 +90,7 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
             return SW_E_TOO_MANY_HEADERS;
 
         const char *name = p;
-        p = find_name_end(p, end, buf);
+        p = scan_name_end(sc, p, end, buf);
         if (SW_UNLIKELY(p == end))
             goto out_of_bytes;
         if (SW_UNLIKELY(*p != ':' || p == name)) {
@@ -97,10 +100,13 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
         }
         uint32_t name_len = (uint32_t)(p - name);
         ++p;
-        while (p < end && (*p == ' ' || *p == '\t'))
+        /* OWS: usually one SP */
+        if (SW_LIKELY(p < end) && *p == ' ')
+            ++p;
+        while (SW_UNLIKELY(p < end && (*p == ' ' || *p == '\t')))
             ++p;
         const char *value = p;
-        p = find_value_end(p, end, buf);
+        p = scan_value_end(sc, p, end, buf);
         if (SW_UNLIKELY(p == end))
             goto out_of_bytes;
         if (SW_LIKELY(*p == '\r')) {
@@ -112,7 +118,7 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
             return *p == '\n' ? SW_E_BARE_LF : SW_E_BAD_HEADER_VALUE;
         }
         const char *vend = p;
-        while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+        while (SW_UNLIKELY(vend > value && (vend[-1] == ' ' || vend[-1] == '\t')))
             --vend;
         sw_header_t *h = &headers[n++];
         h->name.off = (uint32_t)(name - buf);
@@ -120,8 +126,9 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
         h->value.off = (uint32_t)(value - buf);
         h->value.len = (uint32_t)(vend - value);
         p += 2;
-        if (name_len < 32 && ((1u << name_len) & SW_FRAMING_LEN_MASK)) {
-            int r = sw__framing_field(buf, h, fr);
+        int id = sw__framing_id(name, name_len);
+        if (id != 0) {
+            int r = sw__framing_field(buf, h, id, fr);
             if (SW_UNLIKELY(r != 0))
                 return r;
         }
@@ -269,7 +276,12 @@ SW_ISA_ATTR static int SW_FN(parse_request)(const char *buf, size_t len, const s
     }
 
     sw_framing_t fr = {.flags = flags | FR_IS_REQUEST | (minor == 0 ? FR_HTTP10 : 0)};
-    int r = SW_FN(parse_fields)(buf, len, p, end, max_head, lim->max_headers, req->headers, &req->num_headers, &fr);
+    if (SW_UNLIKELY(p == end))
+        SW_OUT_OF_BYTES();
+    scan_t sc;
+    scan_init(&sc, p, end, buf);
+    int r = SW_FN(parse_fields)(buf, len, p, end, &sc, max_head, lim->max_headers, req->headers, &req->num_headers,
+                                &fr);
     if (SW_UNLIKELY(r < 0))
         return r;
     req->flags = fr.flags;
@@ -313,9 +325,11 @@ SW_ISA_ATTR static int SW_FN(parse_response)(const char *buf, size_t len, const 
     res->version_minor = (uint8_t)minor;
     p += 3;
     const char *reason = p;
+    scan_t sc;
+    scan_init(&sc, p, end, buf);
     if (*p == ' ') {
         reason = ++p;
-        p = find_value_end(p, end, buf);
+        p = scan_value_end(&sc, p, end, buf);
         if (p == end)
             SW_OUT_OF_BYTES();
     }
@@ -333,7 +347,8 @@ SW_ISA_ATTR static int SW_FN(parse_response)(const char *buf, size_t len, const 
     p += 2;
 
     sw_framing_t fr = {.flags = minor == 0 ? FR_HTTP10 : 0};
-    int r = SW_FN(parse_fields)(buf, len, p, end, max_head, lim->max_headers, res->headers, &res->num_headers, &fr);
+    int r = SW_FN(parse_fields)(buf, len, p, end, &sc, max_head, lim->max_headers, res->headers, &res->num_headers,
+                                &fr);
     if (SW_UNLIKELY(r < 0))
         return r;
     res->flags = fr.flags;

@@ -79,40 +79,14 @@ SW_ISA_ATTR static inline const char *find_target_end(const char *p, const char 
     return end;
 }
 
-SW_ISA_ATTR static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
-    for (; end - p >= 32; p += 32) {
-        unsigned m = name_mask(_mm256_loadu_si256((const __m256i *)p));
-        if (m)
-            return p + __builtin_ctz(m);
-    }
-    if (p == end)
-        return end;
-    if (end - lo >= 32) {
-        unsigned m = name_mask(_mm256_loadu_si256((const __m256i *)(end - 32))) >> TAIL_SHIFT(p, end);
-        return m ? p + __builtin_ctz(m) : end;
-    }
-    while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
-        ++p;
-    return p;
+/* T and V masks for the 64 bytes at p, two vectors of 32. */
+SW_ISA_ATTR static inline void classify64(const char *p, uint64_t *t, uint64_t *v) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)p), b = _mm256_loadu_si256((const __m256i *)(p + 32));
+    *t = (uint64_t)name_mask(a) | (uint64_t)name_mask(b) << 32;
+    *v = (uint64_t)value_mask(a) | (uint64_t)value_mask(b) << 32;
 }
 
-SW_ISA_ATTR static inline const char *find_value_end(const char *p, const char *end, const char *lo) {
-    for (; end - p >= 32; p += 32) {
-        unsigned m = value_mask(_mm256_loadu_si256((const __m256i *)p));
-        if (m)
-            return p + __builtin_ctz(m);
-    }
-    if (p == end)
-        return end;
-    if (end - lo >= 32) {
-        unsigned m = value_mask(_mm256_loadu_si256((const __m256i *)(end - 32))) >> TAIL_SHIFT(p, end);
-        return m ? p + __builtin_ctz(m) : end;
-    }
-    while (p < end && (sw__ctype[(uint8_t)*p] & CT_VALUE))
-        ++p;
-    return p;
-}
-
+#include "scan_window.h"
 #include "parse_impl.h"
 
 #endif

@@ -61,6 +61,25 @@ static inline const char *find_value_end(const char *p, const char *end, const c
     }
 }
 
+/* The scalar scanner keeps no state between fields. */
+typedef struct {
+    char unused;
+} scan_t;
+
+static inline void scan_init(scan_t *s, const char *p, const char *end, const char *lo) {
+    (void)s, (void)p, (void)end, (void)lo;
+}
+
+static inline const char *scan_name_end(scan_t *s, const char *p, const char *end, const char *lo) {
+    (void)s;
+    return find_name_end(p, end, lo);
+}
+
+static inline const char *scan_value_end(scan_t *s, const char *p, const char *end, const char *lo) {
+    (void)s;
+    return find_value_end(p, end, lo);
+}
+
 #define SW_ISA scalar
 #define SW_ISA_ATTR
 #include "parse_impl.h"

@@ -77,40 +77,19 @@ SW_ISA_ATTR static inline const char *find_target_end(const char *p, const char 
     return end;
 }
 
-SW_ISA_ATTR static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
-    for (; end - p >= 16; p += 16) {
-        unsigned m = name_mask(_mm_loadu_si128((const __m128i *)p));
-        if (m)
-            return p + __builtin_ctz(m);
+/* T and V masks for the 64 bytes at p, four vectors of 16. */
+SW_ISA_ATTR static inline void classify64(const char *p, uint64_t *t, uint64_t *v) {
+    uint64_t tm = 0, vm = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        tm |= (uint64_t)name_mask(x) << (16 * i);
+        vm |= (uint64_t)value_mask(x) << (16 * i);
     }
-    if (p == end)
-        return end;
-    if (end - lo >= 16) {
-        unsigned m = name_mask(_mm_loadu_si128((const __m128i *)(end - 16))) >> TAIL_SHIFT(p, end);
-        return m ? p + __builtin_ctz(m) : end;
-    }
-    while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
-        ++p;
-    return p;
+    *t = tm;
+    *v = vm;
 }
 
-SW_ISA_ATTR static inline const char *find_value_end(const char *p, const char *end, const char *lo) {
-    for (; end - p >= 16; p += 16) {
-        unsigned m = value_mask(_mm_loadu_si128((const __m128i *)p));
-        if (m)
-            return p + __builtin_ctz(m);
-    }
-    if (p == end)
-        return end;
-    if (end - lo >= 16) {
-        unsigned m = value_mask(_mm_loadu_si128((const __m128i *)(end - 16))) >> TAIL_SHIFT(p, end);
-        return m ? p + __builtin_ctz(m) : end;
-    }
-    while (p < end && (sw__ctype[(uint8_t)*p] & CT_VALUE))
-        ++p;
-    return p;
-}
-
+#include "scan_window.h"
 #include "parse_impl.h"
 
 #endif

@@ -1,5 +1,4 @@
 /* Chooses the scanner once: the best this CPU runs, unless SHOCKWAVE_SIMD names another. */
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "parse_internal.h"
@@ -62,33 +61,47 @@ static sw_simd_t from_env(void) {
     return best();
 }
 
-/* -1 until the first parse; then the level. Relaxed atomics suffice: every value ever stored is a valid,
- * immutable parser table, so a thread that reads a stale one still parses correctly. */
-static _Atomic int active_level = -1;
+/* The first parse on any thread lands in these, which choose the level and then forward. Relaxed atomics
+ * suffice: every value ever stored is a valid, immutable table, so a thread that reads a stale one still
+ * parses correctly. */
+static const sw_parsers_t resolver;
 
-static sw_simd_t level_now(void) {
-    int l = atomic_load_explicit(&active_level, memory_order_relaxed);
-    if (SW_UNLIKELY(l < 0)) {
-        l = (int)from_env();
-        int expected = -1;
-        if (!atomic_compare_exchange_strong_explicit(&active_level, &expected, l, memory_order_relaxed,
-                                                     memory_order_relaxed))
-            l = expected; /* someone forced or initialised first */
-    }
-    return (sw_simd_t)l;
+static const sw_parsers_t *choose(void) {
+    const sw_parsers_t *chosen = parsers_for(from_env());
+    const sw_parsers_t *expected = &resolver;
+    if (!atomic_compare_exchange_strong_explicit(&sw__parsers, &expected, chosen, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return expected; /* forced or chosen by another thread first */
+    return chosen;
 }
 
-const sw_parsers_t *sw__active_parsers(void) {
-    return parsers_for(level_now());
+static int resolve_request(const char *buf, size_t len, const sw_limits_t *lim, sw_request_t *req) {
+    return choose()->request(buf, len, lim, req);
 }
+
+static int resolve_response(const char *buf, size_t len, const sw_limits_t *lim, sw_response_t *res) {
+    return choose()->response(buf, len, lim, res);
+}
+
+static const sw_parsers_t resolver = {resolve_request, resolve_response};
+const sw_parsers_t *_Atomic sw__parsers = &resolver;
 
 sw_simd_t sw_simd_active(void) {
-    return level_now();
+    const sw_parsers_t *p = sw__active_parsers();
+    if (p == &resolver)
+        p = choose();
+#if defined(__x86_64__)
+    if (p == &sw__parsers_avx2)
+        return SW_SIMD_AVX2;
+    if (p == &sw__parsers_sse42)
+        return SW_SIMD_SSE42;
+#endif
+    return SW_SIMD_SCALAR;
 }
 
 int sw_simd_force(sw_simd_t level) {
     if (!sw_simd_supported(level))
         return -1;
-    atomic_store_explicit(&active_level, (int)level, memory_order_relaxed);
+    atomic_store_explicit(&sw__parsers, parsers_for(level), memory_order_relaxed);
     return 0;
 }

@@ -1,0 +1,8 @@
+import Bolt
+import Testing
+
+@Suite struct BoltTests {
+    @Test func reexportsShockwaveAndNamesTheEngine() {
+        #expect(Bolt.engineDescription == "shockwave/\(Engine.simdLevel)")
+    }
+}
