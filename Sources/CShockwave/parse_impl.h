@@ -72,52 +72,50 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
                                                  sw_header_t *headers, uint32_t *num_headers, sw_framing_t *fr) {
     uint32_t n = 0;
     for (;;) {
-        if (SW_UNLIKELY(p == end))
-            goto out_of_bytes;
-        if (*p == '\r') {
-            if (end - p < 2)
-                goto out_of_bytes;
-            if (p[1] != '\n')
-                return SW_E_BARE_CR;
-            p += 2;
-            break;
-        }
-        if (SW_UNLIKELY(*p == '\n'))
-            return SW_E_BARE_LF;
-        if (SW_UNLIKELY(*p == ' ' || *p == '\t'))
-            return SW_E_OBS_FOLD; /* RFC 9112 5.2: reject rather than unfold */
-        if (SW_UNLIKELY(n == max_headers))
-            return SW_E_TOO_MANY_HEADERS;
-
+        /* The name runs to the first non-tchar; when that is the first byte, the line is something else. */
         const char *name = p;
         p = scan_name_end(sc, p, end, buf);
+        if (SW_UNLIKELY(p == name)) {
+            if (p == end)
+                goto out_of_bytes;
+            if (*p == '\r') {
+                if (end - p < 2)
+                    goto out_of_bytes;
+                if (p[1] != '\n')
+                    return SW_E_BARE_CR;
+                p += 2;
+                break; /* the empty line: end of the head */
+            }
+            if (*p == '\n')
+                return SW_E_BARE_LF;
+            if (*p == ' ' || *p == '\t')
+                return SW_E_OBS_FOLD; /* RFC 9112 5.2: reject rather than unfold */
+            return SW_E_BAD_HEADER_NAME;
+        }
         if (SW_UNLIKELY(p == end))
             goto out_of_bytes;
-        if (SW_UNLIKELY(*p != ':' || p == name)) {
+        if (SW_UNLIKELY(*p != ':')) {
             if (*p == ' ' || *p == '\t')
                 return SW_E_SPACE_BEFORE_COLON; /* RFC 9112 5.1: a classic smuggling vector */
             return SW_E_BAD_HEADER_NAME;
         }
+        if (SW_UNLIKELY(n == max_headers))
+            return SW_E_TOO_MANY_HEADERS;
         uint32_t name_len = (uint32_t)(p - name);
-        ++p;
-        /* OWS: usually one SP */
-        if (SW_LIKELY(p < end) && *p == ' ')
-            ++p;
-        while (SW_UNLIKELY(p < end && (*p == ' ' || *p == '\t')))
-            ++p;
-        const char *value = p;
-        p = scan_value_end(sc, p, end, buf);
-        if (SW_UNLIKELY(p == end))
-            goto out_of_bytes;
-        if (SW_LIKELY(*p == '\r')) {
-            if (SW_UNLIKELY(end - p < 2))
-                goto out_of_bytes;
-            if (SW_UNLIKELY(p[1] != '\n'))
+        /* The value ends at the first byte a value cannot hold, which must be the CR of CRLF; SP and HTAB
+         * around it are OWS, not value. */
+        const char *value = p + 1;
+        p = scan_value_end(sc, value, end, buf);
+        if (SW_UNLIKELY(end - p < 2))
+            goto out_of_bytes_or_error;
+        if (SW_UNLIKELY(p[0] != '\r' || p[1] != '\n')) {
+            if (p[0] == '\r')
                 return SW_E_BARE_CR;
-        } else {
-            return *p == '\n' ? SW_E_BARE_LF : SW_E_BAD_HEADER_VALUE;
+            return p[0] == '\n' ? SW_E_BARE_LF : SW_E_BAD_HEADER_VALUE;
         }
         const char *vend = p;
+        while (SW_UNLIKELY(value < vend && (*value == ' ' || *value == '\t')))
+            ++value;
         while (SW_UNLIKELY(vend > value && (vend[-1] == ' ' || vend[-1] == '\t')))
             --vend;
         sw_header_t *h = &headers[n++];
@@ -141,6 +139,10 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
     }
     return (int)(p - buf);
 
+out_of_bytes_or_error:
+    /* One byte left: a CR waits for its LF; anything else is already wrong. */
+    if (p < end && *p != '\r')
+        return *p == '\n' ? SW_E_BARE_LF : SW_E_BAD_HEADER_VALUE;
 out_of_bytes:
     SW_OUT_OF_BYTES();
 }

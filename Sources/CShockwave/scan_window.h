@@ -23,14 +23,16 @@ SW_ISA_ATTR static inline void scan_load(scan_t *s, const char *at, const char *
         s->t >>= shift;
         s->v >>= shift;
     } else {
-        /* A buffer shorter than 64 bytes: classify a zero-padded copy and keep the bits of real bytes. */
-        char tmp[64] __attribute__((aligned(32))) = {0};
-        size_t n = (size_t)(end - at);
-        memcpy(tmp, at, n);
-        classify64(tmp, &s->t, &s->v);
-        uint64_t keep = (UINT64_C(1) << n) - 1;
-        s->t &= keep;
-        s->v &= keep;
+        /* A buffer shorter than 64 bytes: classify byte by byte (a copy to the stack would cost a store-forwarding
+         * stall, more than these few bytes take). */
+        uint64_t t = 0, v = 0;
+        for (size_t i = 0, n = (size_t)(end - at); i < n; i++) {
+            uint8_t c = sw__ctype[(uint8_t)at[i]];
+            t |= (uint64_t)!(c & CT_TCHAR) << i;
+            v |= (uint64_t)!(c & CT_VALUE) << i;
+        }
+        s->t = t;
+        s->v = v;
     }
     s->base = at;
 }

@@ -202,7 +202,8 @@ typedef enum sw_simd {
     SW_SIMD_AVX2 = 2,
 } sw_simd_t;
 
-/* The scanner in use. Chosen once at load time: the best the CPU supports, or SHOCKWAVE_SIMD=scalar|sse42|avx2
+/* The scanner in use (buffers shorter than 64 bytes always take the scalar one: too short for vectors to pay).
+ * Chosen once at load time: the best the CPU supports, or SHOCKWAVE_SIMD=scalar|sse42|avx2
  * when set (an unsupported or unknown value falls back to the best). */
 sw_simd_t sw_simd_active(void);
 /* 1 if this CPU (and this build: x86-64 only) can run `level`. */
