@@ -9,7 +9,8 @@
  *
  * Timing: per request, each parser is calibrated to a batch of N iterations taking about --batch-ms, then
  * --rounds rounds run every parser's batch once, in an order rotated each round so that machine noise (and
- * frequency drift) hits all parsers alike. The figure reported is the median over rounds of batch time / N.
+ * frequency drift) hits all parsers alike. The figure reported is the median over rounds of batch time / N, batch
+ * time being CLOCK_MONOTONIC unless --clock cpu asks for the thread's CPU time.
  * Markdown goes to stdout, progress to stderr. */
 #include <http_parser.h>
 #include <sched.h>
@@ -405,23 +406,29 @@ static uint64_t clock_ns(clockid_t id) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Nanoseconds (CLOCK_MONOTONIC) for n parses of r by p. When `on_cpu` is given, it receives the share of that
- * time the thread actually ran (CLOCK_THREAD_CPUTIME_ID, read outside the timed window): below 1 means another
- * process took the CPU during the batch, the main source of noise on a shared machine. */
+/* The clock batches are timed with: CLOCK_MONOTONIC (wall time, the default) or, with --clock cpu,
+ * CLOCK_THREAD_CPUTIME_ID, which leaves out the time other processes held the CPU (but not their effect on caches
+ * or on a sibling hyperthread). */
+static int use_cpu_clock;
+
+/* Nanoseconds for n parses of r by p. When `on_cpu` is given, it receives the share of the batch's wall time the
+ * thread actually ran (thread CPU time / CLOCK_MONOTONIC, the CPU clock read outside the wall-clock window): below
+ * 1 means another process took the CPU during the batch, the main source of noise on a shared machine. */
 static double time_batch(const parser_t *p, const request_t *r, uint64_t n, double *on_cpu) {
     force_simd(p);
-    uint64_t c0 = on_cpu ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
+    uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
     uint64_t sum = p->batch(r->buf, r->len, n);
     uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+    uint64_t c1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     if (on_cpu) {
-        double share = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / (double)(t1 - t0 ? t1 - t0 : 1);
+        double share = (double)(c1 - c0) / (double)(t1 - t0 ? t1 - t0 : 1);
         *on_cpu = share > 1 ? 1 : share;
     }
     if (sum != n * r->num_headers)
         die("%s: header count changed during the batch (%s)", r->path, p->label);
     sink += sum;
-    return (double)(t1 - t0);
+    return (double)(use_cpu_clock ? c1 - c0 : t1 - t0);
 }
 
 static uint64_t calibrate(const parser_t *p, const request_t *r, double batch_ns) {
@@ -481,7 +488,9 @@ static void print_ns(double ns) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench [--rounds N (>= %d, default %d)] [--batch-ms MS (default %d)] request.http...\n",
+    fprintf(stderr,
+            "usage: bench [--rounds N (>= %d, default %d)] [--batch-ms MS (default %d)] [--clock monotonic|cpu] "
+            "request.http...\n",
             MIN_ROUNDS, DEFAULT_ROUNDS, DEFAULT_BATCH_MS);
     exit(1);
 }
@@ -496,6 +505,10 @@ int main(int argc, char **argv) {
             rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--batch-ms") == 0 && i + 1 < argc)
             batch_ms = atof(argv[++i]);
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc && strcmp(argv[i + 1], "monotonic") == 0)
+            use_cpu_clock = 0, i++;
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cpu") == 0)
+            use_cpu_clock = 1, i++;
         else if (argv[i][0] == '-')
             usage();
         else if (nr < MAX_REQUESTS)
@@ -591,8 +604,8 @@ int main(int argc, char **argv) {
     printf("- picohttpparser: not built (set PICOHTTPPARSER_DIR)\n");
 #endif
     printf("- method: %d rounds per request; each round runs every parser's batch (~%.0f ms, N calibrated per parser "
-           "and request) in rotated order; median ns per request over rounds; GB/s = bytes / ns\n",
-           rounds, batch_ms);
+           "and request) in rotated order; median ns per request over rounds, timed with %s; GB/s = bytes / ns\n",
+           rounds, batch_ms, use_cpu_clock ? "CLOCK_THREAD_CPUTIME_ID (--clock cpu)" : "CLOCK_MONOTONIC");
     printf("- SIMD: default path (sw_simd_active at startup): %s; fastest measured path:", sw_simd_name(default_simd));
     for (int r = 0; r < nr; r++)
         printf(" %s %s%s", reqs[r].name, parsers[best[r]].label + 3, r + 1 < nr ? "," : "\n");
