@@ -94,6 +94,16 @@ static int on_transfer_encoding(const char *v, const char *end, sw_framing_t *fr
 }
 
 static void on_connection(const char *v, const char *end, sw_framing_t *fr) {
+    /* The two values nearly every request carries, without splitting the list. */
+    if (end - v == 10 && (sw__load8(v) | SW_FOLD8) == SW_LIT8("keep-ali") && (v[8] | 0x20) == 'v' &&
+        (v[9] | 0x20) == 'e') {
+        fr->flags |= SW_F_CONN_KEEP_ALIVE;
+        return;
+    }
+    if (end - v == 5 && (sw__load4(v) | SW_FOLD4) == SW_LIT4("clos") && (v[4] | 0x20) == 'e') {
+        fr->flags |= SW_F_CONN_CLOSE;
+        return;
+    }
     const char *pos = v, *s, *e;
     while (next_member(&pos, end, &s, &e)) {
         size_t n = (size_t)(e - s);

@@ -114,10 +114,16 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
             return p[0] == '\n' ? SW_E_BARE_LF : SW_E_BAD_HEADER_VALUE;
         }
         const char *vend = p;
-        while (SW_UNLIKELY(value < vend && (*value == ' ' || *value == '\t')))
-            ++value;
-        while (SW_UNLIKELY(vend > value && (vend[-1] == ' ' || vend[-1] == '\t')))
-            --vend;
+        /* *vend is the CR, so these reads stay inside the line; the usual single SP costs no branch */
+        value += *value == ' ';
+        if (SW_UNLIKELY(*value == ' ' || *value == '\t')) {
+            while (value < vend && (*value == ' ' || *value == '\t'))
+                ++value;
+        }
+        if (SW_UNLIKELY(vend[-1] == ' ' || vend[-1] == '\t')) {
+            while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+                --vend;
+        }
         sw_header_t *h = &headers[n++];
         h->name.off = (uint32_t)(name - buf);
         h->name.len = name_len;
