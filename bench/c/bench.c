@@ -410,6 +410,7 @@ static uint64_t clock_ns(clockid_t id) {
  * CLOCK_THREAD_CPUTIME_ID, which leaves out the time other processes held the CPU (but not their effect on caches
  * or on a sibling hyperthread). */
 static int use_cpu_clock;
+static int print_raw; /* --raw: every batch's ns/req as CSV on stderr */
 
 /* Nanoseconds for n parses of r by p. When `on_cpu` is given, it receives the share of the batch's wall time the
  * thread actually ran (thread CPU time / CLOCK_MONOTONIC, the CPU clock read outside the wall-clock window): below
@@ -490,7 +491,7 @@ static void print_ns(double ns) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench [--rounds N (>= %d, default %d)] [--batch-ms MS (default %d)] [--clock monotonic|cpu] "
-            "request.http...\n",
+            "[--raw] request.http...\n",
             MIN_ROUNDS, DEFAULT_ROUNDS, DEFAULT_BATCH_MS);
     exit(1);
 }
@@ -509,6 +510,8 @@ int main(int argc, char **argv) {
             use_cpu_clock = 0, i++;
         else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc && strcmp(argv[i + 1], "cpu") == 0)
             use_cpu_clock = 1, i++;
+        else if (strcmp(argv[i], "--raw") == 0)
+            print_raw = 1;
         else if (argv[i][0] == '-')
             usage();
         else if (nr < MAX_REQUESTS)
@@ -559,6 +562,9 @@ int main(int argc, char **argv) {
             for (int j = 0; j < np; j++) {
                 int p = (j + k) % np; /* rotate the order each round */
                 ns[r][p][k] = time_batch(&parsers[p], &reqs[r], n[p], &on_cpu[r][p][k]) / (double)n[p];
+                if (print_raw)
+                    fprintf(stderr, "raw,%s,%s,%d,%.2f,%.3f\n", reqs[r].name, parsers[p].label, k, ns[r][p][k],
+                            on_cpu[r][p][k]);
             }
             if (tty)
                 fprintf(stderr, "\rbench: %s: round %d/%d", reqs[r].name, k + 1, rounds);
