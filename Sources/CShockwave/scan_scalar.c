@@ -38,6 +38,10 @@ static inline const char *find_target_end(const char *p, const char *end, const 
 
 static inline const char *find_name_end(const char *p, const char *end, const char *lo) {
     (void)lo;
+    for (; end - p >= 4; p += 4)
+        if (!(sw__ctype[(uint8_t)p[0]] & sw__ctype[(uint8_t)p[1]] & sw__ctype[(uint8_t)p[2]] &
+              sw__ctype[(uint8_t)p[3]] & CT_TCHAR))
+            break;
     while (p < end && (sw__ctype[(uint8_t)*p] & CT_TCHAR))
         ++p;
     return p;
