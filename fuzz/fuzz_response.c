@@ -1,0 +1,245 @@
+// libFuzzer target for sw_parse_response.
+//
+// Build (from the repository root; or `make -C fuzz build`):
+//   /opt/swift/usr/bin/clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -ISources/CShockwave/include fuzz/fuzz_response.c Sources/CShockwave/*.c -o fuzz/build/fuzz_response
+// Run:
+//   fuzz/build/fuzz_response -max_total_time=60 fuzz/build/corpus-response fuzz/corpus/response
+
+/*
+ * Every input is parsed
+ *   - one-shot with the default limits, and its spans checked against docs/parser.md (status line
+ *     `HTTP/1.x SSS [reason]`, status in 100..999, reason of HTAB/SP/VCHAR/obs-text, names are tokens,
+ *     values trimmed and free of controls, flags consistent, no request-only flags);
+ *   - split at an offset derived from the input: the prefix (copied to a buffer of exactly that size, so
+ *     ASan sees any read past it) with prev_len 0, then the whole input with prev_len = prefix length; for
+ *     a complete head the result must be identical to the one-shot result;
+ *   - byte by byte (inputs up to 1 KiB), with prev_len = previous length: same rule;
+ *   - with small limits derived from the input (header array of exactly max_headers entries on the heap);
+ *   - under every SIMD path the CPU supports, which must agree with scalar exactly.
+ * Any violation aborts with a message. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sw_parse.h"
+
+#define FAIL(...)                                                                                                      \
+    do {                                                                                                               \
+        fprintf(stderr, "fuzz_response: ");                                                                            \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fputc('\n', stderr);                                                                                           \
+        abort();                                                                                                       \
+    } while (0)
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) FAIL(__VA_ARGS__);                                                                                \
+    } while (0)
+
+typedef struct result {
+    int rc;
+    sw_response_t r;
+    sw_header_t *h; /* exactly max_headers entries on the heap, so ASan sees a write past them */
+    uint32_t cap;
+} result_t;
+
+static void parse(result_t *out, const uint8_t *buf, size_t len, size_t prev, const sw_limits_t *lim) {
+    uint32_t cap = lim ? lim->max_headers : SW_DEFAULT_MAX_HEADERS;
+    if (out->h == NULL || out->cap != cap) {
+        free(out->h);
+        out->h = malloc(cap ? cap * sizeof(sw_header_t) : 1);
+        out->cap = cap;
+    }
+    memset(&out->r, 0, sizeof out->r);
+    out->r.headers = out->h;
+    out->rc = sw_parse_response(buf, len, prev, lim, &out->r);
+}
+
+static int span_eq(sw_span_t a, sw_span_t b) { return a.off == b.off && a.len == b.len; }
+
+static int same(const result_t *a, const result_t *b) {
+    if (a->rc != b->rc) return 0;
+    if (a->rc <= 0) return 1;
+    const sw_response_t *x = &a->r, *y = &b->r;
+    if (x->num_headers != y->num_headers || x->flags != y->flags || x->content_length != y->content_length ||
+        !span_eq(x->reason, y->reason) || !span_eq(x->upgrade, y->upgrade) || x->status != y->status ||
+        x->version_minor != y->version_minor)
+        return 0;
+    for (uint32_t i = 0; i < x->num_headers; i++)
+        if (!span_eq(a->h[i].name, b->h[i].name) || !span_eq(a->h[i].value, b->h[i].value)) return 0;
+    return 1;
+}
+
+static int is_tchar(uint8_t c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int ieq(const uint8_t *p, uint32_t len, const char *s) {
+    if (strlen(s) != len) return 0;
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (c >= 'A' && c <= 'Z') c += 32;
+        if (c != (uint8_t)s[i]) return 0;
+    }
+    return 1;
+}
+
+/* The span lies in [0, end). */
+static int inside(sw_span_t s, uint32_t end) { return s.off <= end && s.len <= end - s.off; }
+
+static void check_spans(const uint8_t *buf, size_t len, const result_t *res, const sw_limits_t *lim) {
+    const sw_response_t *r = &res->r;
+    uint32_t n = (uint32_t)res->rc;
+    uint32_t max_head = lim ? lim->max_head : SW_DEFAULT_MAX_HEAD;
+    uint32_t max_headers = lim ? lim->max_headers : SW_DEFAULT_MAX_HEADERS;
+
+    CHECK(n <= len && n <= max_head, "head length %u beyond len %zu or max_head %u", n, len, max_head);
+    CHECK(n >= 16 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0, "head does not end with CRLF CRLF");
+    /* Status line: HTTP/1.x SP 3DIGIT [SP reason] CRLF (leading CRLFs, if the parser skips them, first). */
+    uint32_t s = 0;
+    while (buf[s] == '\r' && buf[s + 1] == '\n') s += 2;
+    CHECK(memcmp(buf + s, "HTTP/1.", 7) == 0 && buf[s + 7] >= '0' && buf[s + 7] <= '9' && buf[s + 8] == ' ',
+          "status line does not start with HTTP/1.x SP");
+    CHECK(r->version_minor == (buf[s + 7] == '0' ? 0 : 1), "version_minor");
+    CHECK(r->status >= 100 && r->status <= 999, "status %u out of range", r->status);
+    char digits[4] = {(char)buf[s + 9], (char)buf[s + 10], (char)buf[s + 11], 0};
+    CHECK(atoi(digits) == r->status && digits[0] >= '0' && digits[0] <= '9' && digits[1] >= '0' && digits[1] <= '9' &&
+              digits[2] >= '0' && digits[2] <= '9',
+          "status %u does not match its digits", r->status);
+    CHECK(inside(r->reason, n), "reason span");
+    uint32_t rend = r->reason.off + r->reason.len;
+    if (r->reason.len > 0) CHECK(r->reason.off == s + 13 && buf[s + 12] == ' ', "reason offset");
+    else CHECK(r->reason.off >= s + 12 && r->reason.off <= s + 13, "empty reason offset %u", r->reason.off);
+    for (uint32_t k = r->reason.off; k < rend; k++) {
+        uint8_t c = buf[k];
+        CHECK(c == '\t' || (c >= 0x20 && c != 0x7F), "reason byte 0x%02x", c);
+    }
+    CHECK(buf[rend] == '\r' && buf[rend + 1] == '\n', "reason not followed by CRLF");
+    /* Field lines. */
+    CHECK(r->num_headers <= max_headers, "num_headers %u > max_headers %u", r->num_headers, max_headers);
+    uint32_t prev_end = rend;
+    int upgrade_ok = 0;
+    for (uint32_t i = 0; i < r->num_headers; i++) {
+        sw_span_t nm = res->h[i].name, v = res->h[i].value;
+        CHECK(nm.len > 0 && inside(nm, n) && inside(v, n), "header %u span", i);
+        CHECK(nm.off > prev_end && buf[nm.off - 1] == '\n' && buf[nm.off - 2] == '\r', "header %u not at a line start", i);
+        for (uint32_t k = 0; k < nm.len; k++) CHECK(is_tchar(buf[nm.off + k]), "header %u name byte", i);
+        CHECK(buf[nm.off + nm.len] == ':' && v.off > nm.off + nm.len, "header %u colon", i);
+        for (uint32_t k = nm.off + nm.len + 1; k < v.off; k++) CHECK(buf[k] == ' ' || buf[k] == '\t', "header %u OWS", i);
+        uint32_t vend = v.off + v.len;
+        if (v.len > 0) {
+            CHECK(buf[v.off] != ' ' && buf[v.off] != '\t' && buf[vend - 1] != ' ' && buf[vend - 1] != '\t',
+                  "header %u value not trimmed", i);
+        } else {
+            CHECK(buf[v.off] == '\r', "header %u: empty value not at the CR", i);
+        }
+        for (uint32_t k = v.off; k < vend; k++) {
+            uint8_t c = buf[k];
+            CHECK(c == '\t' || (c >= 0x20 && c != 0x7F), "header %u value byte 0x%02x", i, c);
+        }
+        uint32_t e = vend;
+        while (buf[e] == ' ' || buf[e] == '\t') e++;
+        CHECK(buf[e] == '\r' && buf[e + 1] == '\n', "header %u: value not followed by OWS CRLF", i);
+        prev_end = e;
+        if (ieq(buf + nm.off, nm.len, "upgrade")) upgrade_ok = span_eq(v, r->upgrade); /* the last one wins */
+    }
+    CHECK(prev_end + 4 == n || (r->num_headers == 0 && rend + 4 == n), "head does not end after the last field");
+    /* Flags: only the response ones. */
+    CHECK(!(r->flags & (SW_F_HOST | SW_F_EXPECT_CONTINUE | SW_F_HAS_QUERY)), "request-only flag set: 0x%x", r->flags);
+    if (r->flags & SW_F_UPGRADE) CHECK(upgrade_ok, "upgrade span is not the last Upgrade value");
+    if (r->flags & SW_F_CONTENT_LENGTH) {
+        CHECK(!(r->flags & SW_F_CHUNKED), "Content-Length and chunked accepted together");
+        CHECK(r->content_length <= (1ull << 62), "content_length above 2^62");
+    }
+    if (r->flags & SW_F_CHUNKED) CHECK(r->version_minor == 1, "chunked in HTTP/1.0");
+    int ka = r->version_minor == 1 ? !(r->flags & SW_F_CONN_CLOSE)
+                                   : (r->flags & SW_F_CONN_KEEP_ALIVE) && !(r->flags & SW_F_CONN_CLOSE);
+    CHECK(!!(r->flags & SW_F_KEEP_ALIVE) == ka, "KEEP_ALIVE flag inconsistent");
+}
+
+/* Split at `s` and compare with the one-shot result `one`. */
+static void check_split(const uint8_t *data, size_t size, size_t s, const sw_limits_t *lim, const result_t *one,
+                        result_t *a, result_t *b) {
+    uint8_t *prefix = malloc(s ? s : 1);
+    memcpy(prefix, data, s);
+    parse(a, prefix, s, 0, lim);
+    free(prefix);
+    if (a->rc > 0) {
+        CHECK(same(a, one), "split at %zu: prefix holds a head (%d) but differs from one-shot (%d)", s, a->rc, one->rc);
+        return;
+    }
+    if (a->rc != SW_INCOMPLETE) {
+        CHECK(a->rc == one->rc, "split at %zu: prefix error %s differs from one-shot %d", s, sw_error_name(a->rc),
+              one->rc);
+        return;
+    }
+    parse(b, data, size, s, lim);
+    if (one->rc > 0 || one->rc == SW_INCOMPLETE)
+        CHECK(same(b, one), "split at %zu: prev_len result %d differs from one-shot %d", s, b->rc, one->rc);
+    else
+        CHECK(b->rc == one->rc || b->rc == SW_INCOMPLETE, "split at %zu: prev_len result %d, one-shot error %s", s,
+              b->rc, sw_error_name(one->rc));
+}
+
+/* Byte by byte with prev_len; the first result other than SW_INCOMPLETE must be the one-shot result. */
+static void check_bytewise(const uint8_t *data, size_t size, const result_t *one, result_t *a) {
+    size_t prev = 0;
+    for (size_t len = 1; len <= size; len++) {
+        parse(a, data, len, prev, NULL);
+        if (a->rc == SW_INCOMPLETE) {
+            prev = len;
+            continue;
+        }
+        if (one->rc > 0)
+            CHECK(same(a, one) && len == (size_t)one->rc, "byte by byte: %d at %zu, one-shot %d", a->rc, len, one->rc);
+        else
+            CHECK(a->rc == one->rc, "byte by byte: %d at %zu, one-shot %d", a->rc, len, one->rc);
+        return;
+    }
+}
+
+static void check_result(const uint8_t *data, size_t size, const result_t *res, const sw_limits_t *lim) {
+    if (res->rc > 0)
+        check_spans(data, size, res, lim);
+    else
+        CHECK(res->rc == SW_INCOMPLETE || (res->rc <= SW_E_BAD_METHOD && res->rc >= SW_E_BAD_STATUS),
+              "unexpected return value %d", res->rc);
+}
+
+static uint64_t hash(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static result_t one, small_one, a, b, alt;
+    uint64_t h = hash(data, size);
+    size_t split = (size_t)(h % (size + 1));
+    sw_limits_t small = {16 + (uint32_t)(h >> 8) % 600, 1 + (uint32_t)(h >> 20) % 200, (uint32_t)(h >> 32) % 12};
+    sw_simd_t saved = sw_simd_active();
+
+    sw_simd_force(SW_SIMD_SCALAR);
+    parse(&one, data, size, 0, NULL);
+    check_result(data, size, &one, NULL);
+    check_split(data, size, split, NULL, &one, &a, &b);
+    if (size <= 1024) check_bytewise(data, size, &one, &a);
+    parse(&small_one, data, size, 0, &small);
+    check_result(data, size, &small_one, &small);
+    check_split(data, size, split, &small, &small_one, &a, &b);
+
+    static const sw_simd_t others[] = {SW_SIMD_SSE42, SW_SIMD_AVX2};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        if (!sw_simd_supported(others[i])) continue;
+        sw_simd_force(others[i]);
+        parse(&alt, data, size, 0, NULL);
+        CHECK(same(&alt, &one), "%s disagrees with scalar: %d vs %d", sw_simd_name(others[i]), alt.rc, one.rc);
+        check_split(data, size, split, NULL, &one, &a, &b);
+        parse(&alt, data, size, 0, &small);
+        CHECK(same(&alt, &small_one), "%s disagrees with scalar (small limits): %d vs %d", sw_simd_name(others[i]),
+              alt.rc, small_one.rc);
+    }
+    sw_simd_force(saved);
+    return 0;
+}
