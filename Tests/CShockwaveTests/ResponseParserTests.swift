@@ -151,6 +151,10 @@ enum ResponseTable {
             SW_E_TOO_MANY_HEADERS, limits: Limits(head: 1024, target: 16, headers: 4)),
         bad("head one over max_head (64)", res("HTTP/1.1 200 OK", "X: " + String(repeating: "v", count: 41) + "\r\n"),
             SW_E_HEADERS_TOO_LARGE, limits: Limits(head: 64, target: 16, headers: 4), from: 64, fromIncremental: true),
+        ok("leading empty lines are skipped, as for requests (\"the same contract\")",
+           "\r\n\r\n" + res("HTTP/1.1 200 OK", "Content-Length: 0\r\n"), status: 200, reason: "OK",
+           headers: [H("Content-Length", "0")], flags: [.contentLength, .keepAlive], cl: 0),
+        bad("a leading bare LF", "\n" + res("HTTP/1.1 200 OK"), SW_E_BARE_LF),
         partial("a status line only", "HTTP/1.1 200 OK\r\n"),
         partial("everything but the final LF", "HTTP/1.1 200 OK\r\nX: y\r\n\r"),
     ]
@@ -160,8 +164,10 @@ func responseProblems(_ c: ResponseCase, _ s: ResponseSnapshot) -> [String] {
     guard let e = c.expect, case .head(let headLen) = c.outcome, s.rc == Int32(headLen) else { return [] }
     let input = c.input
     var p: [String] = []
+    var lead = 0
+    while lead + 1 < input.count, input[lead] == 0x0D, input[lead + 1] == 0x0A { lead += 2 }
     // "HTTP/1.x SSS" is 12 bytes; the reason starts after the SP at 12, or (absent) is empty at the CR at 12.
-    let reasonOff = input[12] == 0x20 ? 13 : 12
+    let reasonOff = lead + (input[lead + 12] == 0x20 ? 13 : 12)
     let wantReason = Span(off: reasonOff, len: latin1(e.reason).count)
     if s.reason != wantReason || input.string(s.reason) != e.reason {
         p.append("reason: expected \(e.reason.debugDescription) \(wantReason), got "
@@ -173,7 +179,7 @@ func responseProblems(_ c: ResponseCase, _ s: ResponseSnapshot) -> [String] {
     if let cl = e.contentLength, s.contentLength != cl {
         p.append("content_length: expected \(cl), got \(s.contentLength)")
     }
-    let firstField = input.find(crlf)! + 2
+    let firstField = input.find(crlf, from: lead)! + 2
     p += headerProblems(input, firstLine: firstField, expected: e.headers, got: s.headers)
     if e.flags.contains(.upgrade), s.headers.count == e.headers.count,
         let i = e.headers.lastIndex(where: { $0.name.lowercased() == "upgrade" }), s.upgrade != s.headers[i].value
