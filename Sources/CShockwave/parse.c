@@ -60,9 +60,10 @@ static int on_content_length(const char *v, const char *end, sw_framing_t *fr) {
         for (const char *p = s; p < e; p++) {
             if (!(sw__ctype[(uint8_t)*p] & CT_DIGIT))
                 return SW_E_BAD_CONTENT_LENGTH;
-            n = n * 10 + (uint64_t)(*p - '0');
-            if (n > CL_MAX) /* checked each digit, so the multiplication never wraps */
+            uint64_t d = (uint64_t)(*p - '0');
+            if (n > (CL_MAX - d) / 10) /* checked before the multiplication, so it never wraps */
                 return SW_E_BAD_CONTENT_LENGTH;
+            n = n * 10 + d;
         }
         if ((fr->flags & SW_F_CONTENT_LENGTH) && fr->content_length != n)
             return SW_E_CONFLICTING_CONTENT_LENGTH;

@@ -95,8 +95,15 @@ SW_ISA_ATTR static inline int SW_FN(parse_fields)(const char *buf, size_t len, c
         if (SW_UNLIKELY(p == end))
             goto out_of_bytes;
         if (SW_UNLIKELY(*p != ':')) {
-            if (*p == ' ' || *p == '\t')
-                return SW_E_SPACE_BEFORE_COLON; /* RFC 9112 5.1: a classic smuggling vector */
+            if (*p == ' ' || *p == '\t') {
+                /* whitespace then a colon is the classic smuggling vector (RFC 9112 5.1); without a colon the
+                 * line is simply not a field line */
+                while (p < end && (*p == ' ' || *p == '\t'))
+                    ++p;
+                if (p == end)
+                    goto out_of_bytes;
+                return *p == ':' ? SW_E_SPACE_BEFORE_COLON : SW_E_BAD_HEADER_NAME;
+            }
             return SW_E_BAD_HEADER_NAME;
         }
         if (SW_UNLIKELY(n == max_headers))
@@ -238,7 +245,7 @@ SW_ISA_ATTR static int SW_FN(parse_request)(const char *buf, size_t len, const s
             int minor = SW_FN(parse_version)(p);
             if (minor < 0)
                 return minor;
-            if (p[8] != '\r')
+            if (end - p >= 9 && p[8] != '\r')
                 return p[8] == '\n' ? SW_E_BARE_LF : SW_E_BAD_VERSION;
         }
         SW_OUT_OF_BYTES();
