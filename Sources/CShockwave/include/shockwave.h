@@ -5,5 +5,6 @@
 #include "sw_parse.h"
 #include "sw_chunked.h"
 #include "sw_tables.h"
+#include "sw_server.h"
 
 #endif

@@ -1,0 +1,569 @@
+/* The HTTP/1.1 connection: reading heads and bodies, dispatching to the request callback, pipelining,
+ * keep-alive, timeouts and closing. Backend-independent: the backends feed bytes in (sw__conn_on_read) and take
+ * queued output (sw__conn_iov / sw__conn_on_written). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+#define IN_MIN 4096u
+#define OUT_MIN 4096u
+
+static void process(sw_conn_t *c);
+void sw__resp_error(sw_conn_t *c, int status, const char *msg);
+void sw__resp_reset(sw_conn_t *c);
+
+static inline const sw_server_config_t *cfg(const sw_conn_t *c) {
+    return &c->loop->server->cfg;
+}
+
+static inline bool stopping(const sw_conn_t *c) {
+    return c->loop->listener_closed;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------------ */
+
+sw_conn_t *sw__conn_new(sw_loop_t *l, int fd) {
+    if (l->conns_open >= l->max_conns) {
+        close(fd);
+        return NULL;
+    }
+    sw_conn_t *c = l->free_conns;
+    if (c != NULL) {
+        l->free_conns = c->next_free;
+        l->m.pool_hits++;
+    } else {
+        /* a new slot in the connection table */
+        if (l->conns_open == l->conns_cap) {
+            uint32_t ncap = l->conns_cap ? l->conns_cap * 2 : 64;
+            sw_conn_t **n = realloc(l->conns, ncap * sizeof *n);
+            if (n == NULL) {
+                close(fd);
+                return NULL;
+            }
+            memset(n + l->conns_cap, 0, (ncap - l->conns_cap) * sizeof *n);
+            l->conns = n;
+            l->conns_cap = ncap;
+        }
+        c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            close(fd);
+            return NULL;
+        }
+        l->m.pool_misses++;
+        c->index = UINT32_MAX;
+    }
+    if (c->index == UINT32_MAX) {
+        for (uint32_t i = 0; i < l->conns_cap; i++) {
+            if (l->conns[i] == NULL) {
+                c->index = i;
+                break;
+            }
+        }
+    }
+    l->conns[c->index] = c;
+    uint16_t gen = (uint16_t)(c->gen + 1);
+    uint32_t index = c->index;
+    memset(c, 0, offsetof(sw_conn_t, segs));
+    c->gen = gen;
+    c->index = index;
+    c->fd = fd;
+    c->loop = l;
+    c->req.headers = c->headers;
+    c->nsegs = c->seg_head = 0;
+    c->seg_sent = 0;
+    c->wbuf_mark = 0;
+    c->headers_big = NULL;
+    c->tnext = c->tprev = NULL;
+    c->timer_kind = TK_NONE;
+    c->next_free = NULL;
+    if (cfg(c)->limits.max_headers > SW_DEFAULT_MAX_HEADERS) {
+        c->headers_big = malloc(cfg(c)->limits.max_headers * sizeof(sw_header_t));
+        if (c->headers_big == NULL) {
+            close(fd);
+            l->conns[c->index] = NULL;
+            c->next_free = l->free_conns;
+            l->free_conns = c;
+            return NULL;
+        }
+        c->req.headers = c->headers_big;
+    }
+    l->conns_open++;
+    l->m.connections_accepted++;
+    l->m.connections_open = l->conns_open;
+    sw__timer_set(l, c, TK_HEADER, cfg(c)->header_timeout_ms);
+    return c;
+}
+
+void sw__conn_free(sw_conn_t *c) {
+    sw_loop_t *l = c->loop;
+    sw__timer_clear(l, c);
+    sw__resp_reset(c); /* releases borrowed bodies and files */
+    sw__pool_put(l, c->in.data, c->in.cap);
+    sw__pool_put(l, c->out.data, c->out.cap);
+    c->in.data = c->out.data = NULL;
+    c->in.cap = c->out.cap = 0;
+    free(c->headers_big);
+    c->headers_big = NULL;
+    l->conns[c->index] = NULL;
+    l->conns_open--;
+    l->m.connections_open = l->conns_open;
+    c->next_free = l->free_conns;
+    l->free_conns = c;
+}
+
+static void close_conn(sw_conn_t *c) {
+    if (!(c->flags & CF_CLOSED))
+        c->loop->be->close(c->loop, c);
+}
+
+/* ---- timers ------------------------------------------------------------------------------------------------ */
+
+/* Sets the deadline that fits the connection's state. The header deadline starts with a request's first byte
+ * and is not moved by later bytes: a slowloris client gets no more time by trickling. */
+static void update_timer(sw_conn_t *c) {
+    sw_loop_t *l = c->loop;
+    if (c->flags & CF_CLOSED)
+        return;
+    if (sw__conn_has_output(c)) {
+        if (c->timer_kind != TK_WRITE)
+            sw__timer_set(l, c, TK_WRITE, cfg(c)->write_timeout_ms);
+        return;
+    }
+    switch (c->state) {
+    case CS_HEAD:
+        if (c->in.len > c->in_start) {
+            if (c->timer_kind != TK_HEADER)
+                sw__timer_set(l, c, TK_HEADER, cfg(c)->header_timeout_ms);
+        } else if (c->timer_kind != TK_IDLE && c->requests > 0) {
+            sw__timer_set(l, c, TK_IDLE, cfg(c)->idle_timeout_ms);
+        }
+        break;
+    case CS_BODY:
+    case CS_CHUNKED:
+        if (c->timer_kind != TK_BODY)
+            sw__timer_set(l, c, TK_BODY, cfg(c)->body_timeout_ms);
+        break;
+    case CS_CLOSING:
+        if (c->timer_kind != TK_WRITE)
+            sw__timer_set(l, c, TK_WRITE, 2000); /* lingering close: drain the peer's bytes a little while */
+        break;
+    default:
+        sw__timer_clear(l, c);
+        break;
+    }
+}
+
+void sw__conn_timeout(sw_conn_t *c) {
+    if (c->state == CS_HEAD && c->in.len > c->in_start && !sw__conn_has_output(c)) {
+        /* RFC 9110 15.5.9: tell a slow client why, then close */
+        sw__resp_error(c, 408, "request head not received in time");
+        c->state = CS_CLOSING;
+        c->loop->be->want_write(c->loop, c);
+        sw__timer_set(c->loop, c, TK_WRITE, 1000);
+        return;
+    }
+    close_conn(c);
+}
+
+void sw__conn_shutdown_idle(sw_conn_t *c) {
+    /* Graceful shutdown: a connection between requests closes now; others finish their request and get
+     * `Connection: close` (keep-alive is decided per response and refused while stopping). */
+    if (c->state == CS_HEAD && c->in.len == c->in_start && !sw__conn_has_output(c))
+        close_conn(c);
+}
+
+/* ---- input ----------------------------------------------------------------------------------------------- */
+
+static bool grow_in(sw_conn_t *c, uint64_t need_total) {
+    sw_loop_t *l = c->loop;
+    if (need_total > UINT32_MAX - 1)
+        return false;
+    uint32_t cap = (uint32_t)need_total;
+    if (cap < IN_MIN)
+        cap = IN_MIN;
+    char *n = sw__pool_get(l, &cap);
+    if (n == NULL)
+        return false;
+    uint32_t keep = c->in.len - c->in_start;
+    if (c->in.data != NULL) {
+        memcpy(n, c->in.data + c->in_start, keep);
+        sw__pool_put(l, c->in.data, c->in.cap);
+    }
+    /* offsets into the old buffer move down by in_start */
+    c->body_off -= c->body_off >= c->in_start ? c->in_start : c->body_off;
+    c->chunk_off -= c->chunk_off >= c->in_start ? c->in_start : c->chunk_off;
+    c->in.data = n;
+    c->in.cap = cap;
+    c->in.len = keep;
+    c->in_start = 0;
+    return true;
+}
+
+uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
+    if (c->state == CS_HANDLER || (c->flags & CF_CLOSED))
+        return 0; /* back-pressure: a pending handler stops reading (pipelined bytes wait in the kernel) */
+    if (c->in.data == NULL && !grow_in(c, IN_MIN))
+        return 0;
+    if (c->in.len == c->in.cap) {
+        uint64_t used = c->in.len - c->in_start;
+        uint64_t want;
+        const sw_server_config_t *k = cfg(c);
+        if (c->state == CS_BODY)
+            want = (uint64_t)(c->body_off - c->in_start) + c->body_need + (c->in.len - c->body_off);
+        else if (c->state == CS_CLOSING)
+            want = 0;
+        else
+            want = used * 2;
+        uint64_t limit = (uint64_t)k->limits.max_head + k->max_body + 4096; /* + chunk framing slack */
+        if (want > limit)
+            want = limit;
+        if (c->in_start > 0 && used < c->in.cap / 2) {
+            /* compact: the consumed requests' bytes go */
+            memmove(c->in.data, c->in.data + c->in_start, used);
+            c->body_off -= c->body_off >= c->in_start ? c->in_start : c->body_off;
+            c->chunk_off -= c->chunk_off >= c->in_start ? c->in_start : c->chunk_off;
+            c->in.len = (uint32_t)used;
+            c->in_start = 0;
+        } else if (c->state == CS_CLOSING) {
+            c->in.len = c->in_start = 0; /* draining: discard */
+        } else if (want > c->in.cap) {
+            if (!grow_in(c, want))
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    *at = c->in.data + c->in.len;
+    return c->in.cap - c->in.len;
+}
+
+void sw__conn_on_read(sw_conn_t *c, ssize_t n) {
+    if (c->flags & CF_CLOSED)
+        return;
+    if (n <= 0) {
+        if (n == 0 && c->state != CS_CLOSING && (sw__conn_has_output(c) || c->state == CS_HANDLER)) {
+            /* Half-close after a complete request: the response is still sent (RFC 9112 9.6). */
+            c->flags |= CF_READ_EOF;
+            return;
+        }
+        close_conn(c);
+        return;
+    }
+    c->in.len += (uint32_t)n;
+    c->loop->m.bytes_in += (uint64_t)n;
+    if (c->state == CS_CLOSING) {
+        c->in.len = c->in_start; /* lingering close: discard */
+        return;
+    }
+    process(c);
+}
+
+/* ---- requests ----------------------------------------------------------------------------------------------- */
+
+static void finish_request(sw_conn_t *c) {
+    c->requests++;
+    c->loop->m.requests++;
+    bool keep = (c->flags & CF_KEEP_ALIVE) != 0;
+    c->flags &= ~(uint32_t)(CF_RESP_STARTED | CF_RESP_CHUNKED | CF_HEAD_METHOD | CF_CONTINUE_SENT | CF_HTTP10);
+    c->head_prev = 0;
+    c->state = keep ? CS_HEAD : CS_CLOSING;
+}
+
+/* Called by the response code when a response is complete. */
+void sw__conn_response_done(sw_conn_t *c) {
+    bool was_pending = c->state == CS_HANDLER && !(c->flags & CF_IN_PROCESS);
+    finish_request(c);
+    if (was_pending) {
+        /* An async handler finished: go on with pipelined requests, then send. */
+        process(c);
+    }
+}
+
+bool sw__conn_keep_alive(const sw_conn_t *c) {
+    return (c->flags & CF_KEEP_ALIVE) != 0;
+}
+
+static void dispatch(sw_conn_t *c, const uint8_t *body, size_t body_len, uint32_t next_start) {
+    const sw_server_config_t *k = cfg(c);
+    sw_request_t *r = &c->req;
+    bool keep = (r->flags & SW_F_KEEP_ALIVE) && !stopping(c) && !(c->flags & CF_READ_EOF);
+    if (k->max_requests_per_conn != 0 && c->requests + 1 >= k->max_requests_per_conn)
+        keep = false;
+    c->flags = (c->flags & ~(uint32_t)CF_KEEP_ALIVE) | (keep ? CF_KEEP_ALIVE : 0);
+    if (r->method_id == SW_METHOD_HEAD)
+        c->flags |= CF_HEAD_METHOD;
+    if (r->version_minor == 0)
+        c->flags |= CF_HTTP10;
+    c->state = CS_HANDLER;
+    sw__timer_clear(c->loop, c);
+    sw_http_request_t view = {
+        .buf = c->in.data + c->in_start,
+        .head = r,
+        .body = body,
+        .body_len = body_len,
+    };
+    uint32_t start = c->in_start;
+    c->in_start = next_start; /* the next request's first byte; the view still points at this one */
+    int rc = k->on_request(k->user, c, &view);
+    (void)start;
+    if (rc == SW_PENDING && c->state == CS_HANDLER)
+        return; /* the response comes later */
+    if (c->state == CS_HANDLER) {
+        /* SW_DONE without a complete response: answer for the handler rather than hang the connection */
+        sw__resp_error(c, 500, "the handler returned without a complete response");
+    }
+}
+
+static void reject(sw_conn_t *c, int code) {
+    int status = sw_error_status(code);
+    uint32_t i = (uint32_t)-code;
+    if (i < sizeof c->loop->m.parse_errors / sizeof c->loop->m.parse_errors[0])
+        c->loop->m.parse_errors[i]++;
+    c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+    c->state = CS_HANDLER;
+    sw__resp_error(c, status, sw_error_message(code));
+    c->state = CS_CLOSING;
+}
+
+/* Starts the body phase, or dispatches when there is none. Returns false when processing must stop. */
+static bool begin_body(sw_conn_t *c, uint32_t head_len) {
+    const sw_server_config_t *k = cfg(c);
+    sw_request_t *r = &c->req;
+    uint32_t body_start = c->in_start + head_len;
+    c->head_len = head_len;
+    c->body_off = body_start;
+    if (r->flags & SW_F_CHUNKED) {
+        sw_chunked_init(&c->dec, k->max_body);
+        c->chunk_off = body_start;
+        c->body_need = 0;
+        c->state = CS_CHUNKED;
+        return true;
+    }
+    if ((r->flags & SW_F_CONTENT_LENGTH) && r->content_length > 0) {
+        if (r->content_length > k->max_body) {
+            reject(c, SW_E_BODY_TOO_LARGE); /* before reading a byte of it */
+            return false;
+        }
+        c->body_need = r->content_length;
+        c->state = CS_BODY;
+        return true;
+    }
+    dispatch(c, NULL, 0, body_start);
+    return true;
+}
+
+static void send_continue(sw_conn_t *c) {
+    /* Expect: 100-continue, and the body has not started: invite it (RFC 9110 10.1.1) */
+    if ((c->req.flags & SW_F_EXPECT_CONTINUE) && !(c->flags & CF_CONTINUE_SENT) && c->in.len == c->body_off) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        extern int sw__out_append(sw_conn_t * c, const void *p, size_t n);
+        sw__out_append(c, cont, sizeof cont - 1);
+        c->flags |= CF_CONTINUE_SENT;
+    }
+}
+
+/* The benchmark floor: count request ends, answer each with the canned reply, parse nothing. */
+static void process_floor(sw_conn_t *c) {
+    extern int sw__out_append(sw_conn_t * c, const void *p, size_t n);
+    const sw_server_config_t *k = cfg(c);
+    const char *p = c->in.data + c->in_start, *end = c->in.data + c->in.len;
+    const char *done = p;
+    while ((p = memmem(p, (size_t)(end - p), "\r\n\r\n", 4)) != NULL) {
+        p += 4;
+        done = p;
+        sw__out_append(c, k->floor_reply, k->floor_reply_len);
+        c->loop->m.requests++;
+    }
+    c->in_start = (uint32_t)(done - c->in.data);
+    if (c->in_start == c->in.len)
+        c->in.len = c->in_start = 0;
+    if (sw__conn_has_output(c))
+        c->loop->be->want_write(c->loop, c);
+}
+
+static void process(sw_conn_t *c) {
+    if (c->flags & CF_IN_PROCESS)
+        return;
+    if (SW_UNLIKELY(cfg(c)->floor_reply != NULL)) {
+        process_floor(c);
+        return;
+    }
+    c->flags |= CF_IN_PROCESS;
+    const sw_limits_t *lim = &cfg(c)->limits;
+    for (;;) {
+        if (c->flags & CF_CLOSED)
+            break;
+        if (c->state == CS_HEAD) {
+            uint32_t avail = c->in.len - c->in_start;
+            if (avail == 0)
+                break;
+            int r = sw_parse_request(c->in.data + c->in_start, avail, c->head_prev, lim, &c->req);
+            if (r == SW_INCOMPLETE) {
+                c->head_prev = avail;
+                break;
+            }
+            c->head_prev = 0;
+            if (r < 0) {
+                reject(c, r);
+                break;
+            }
+            if (!begin_body(c, (uint32_t)r))
+                break;
+            continue;
+        }
+        if (c->state == CS_BODY) {
+            uint64_t have = c->in.len - c->body_off;
+            if (have < c->req.content_length) {
+                send_continue(c);
+                break;
+            }
+            dispatch(c, (const uint8_t *)c->in.data + c->body_off, (size_t)c->req.content_length,
+                     c->body_off + (uint32_t)c->req.content_length);
+            continue;
+        }
+        if (c->state == CS_CHUNKED) {
+            size_t n = c->in.len - c->chunk_off;
+            if (n == 0) {
+                send_continue(c);
+                break;
+            }
+            char *src = c->in.data + c->chunk_off;
+            size_t out = n;
+            ptrdiff_t rc = sw_chunked_decode(&c->dec, src, &out);
+            if (rc < SW_INCOMPLETE) {
+                reject(c, (int)rc);
+                break;
+            }
+            /* decoded bytes go right after the body decoded so far */
+            char *dst = c->in.data + c->body_off + c->body_need;
+            memmove(dst, src, out);
+            c->body_need += out;
+            uint32_t body_end = c->body_off + (uint32_t)c->body_need;
+            if (rc == SW_INCOMPLETE) {
+                c->in.len = body_end;
+                c->chunk_off = body_end;
+                break;
+            }
+            /* done: the next message's bytes follow the body */
+            memmove(c->in.data + body_end, src + n - (size_t)rc, (size_t)rc);
+            c->in.len = body_end + (uint32_t)rc;
+            dispatch(c, (const uint8_t *)c->in.data + c->body_off, (size_t)c->body_need, body_end);
+            continue;
+        }
+        break; /* CS_HANDLER (pending) or CS_CLOSING */
+    }
+    c->flags &= ~(uint32_t)CF_IN_PROCESS;
+    if (c->flags & CF_CLOSED)
+        return;
+    if (c->in_start == c->in.len && c->state == CS_HEAD) {
+        c->in.len = c->in_start = 0; /* everything consumed: start at the front again */
+    }
+    if (sw__conn_has_output(c))
+        c->loop->be->want_write(c->loop, c);
+    else if (c->state == CS_CLOSING)
+        close_conn(c);
+    else if (c->flags & CF_READ_EOF)
+        close_conn(c);
+    update_timer(c);
+}
+
+/* ---- output --------------------------------------------------------------------------------------------------- */
+
+bool sw__conn_has_output(const sw_conn_t *c) {
+    return c->out.len > 0 || c->nsegs > c->seg_head;
+}
+
+int sw__conn_iov(sw_conn_t *c, struct iovec *iov, int max) {
+    int n = 0;
+    uint64_t skip = c->seg_sent;
+    uint32_t i;
+    for (i = c->seg_head; i < c->nsegs && n < max; i++) {
+        sw_seg_t *s = &c->segs[i];
+        if (s->kind == SEG_FILE)
+            return n; /* sent by sendfile once everything before it is out */
+        const char *p = s->kind == SEG_WBUF ? c->out.data + s->off : s->ptr;
+        iov[n].iov_base = (void *)(p + skip);
+        iov[n].iov_len = (size_t)(s->len - skip);
+        skip = 0;
+        n++;
+    }
+    /* then the write buffer's tail that no segment covers yet */
+    if (i == c->nsegs && n < max && c->out.len > c->wbuf_mark) {
+        iov[n].iov_base = c->out.data + c->wbuf_mark;
+        iov[n].iov_len = c->out.len - c->wbuf_mark;
+        n++;
+    }
+    return n;
+}
+
+sw_seg_t *sw__conn_file_seg(sw_conn_t *c) {
+    if (c->seg_head < c->nsegs && c->segs[c->seg_head].kind == SEG_FILE)
+        return &c->segs[c->seg_head];
+    return NULL;
+}
+
+static void release_seg(sw_seg_t *s) {
+    if (s->kind == SEG_BORROWED && s->release != NULL)
+        s->release(s->ctx);
+    if (s->kind == SEG_FILE && s->fd >= 0)
+        close(s->fd);
+    s->release = NULL;
+    s->fd = -1;
+}
+
+void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
+    if (c->flags & CF_CLOSED)
+        return;
+    if (n < 0) {
+        close_conn(c); /* EPIPE, ECONNRESET: the peer is gone, and so is this connection only */
+        return;
+    }
+    c->loop->m.bytes_out += (uint64_t)n;
+    uint64_t left = (uint64_t)n;
+    while (left > 0 && c->seg_head < c->nsegs) {
+        sw_seg_t *s = &c->segs[c->seg_head];
+        uint64_t rest = s->len - c->seg_sent;
+        if (left < rest) {
+            c->seg_sent += left;
+            left = 0;
+            break;
+        }
+        left -= rest;
+        release_seg(s);
+        c->seg_head++;
+        c->seg_sent = 0;
+    }
+    if (left > 0) {
+        /* from the uncovered tail of the write buffer */
+        c->wbuf_mark += (uint32_t)left;
+    }
+    if (c->seg_head == c->nsegs) {
+        c->seg_head = c->nsegs = 0;
+        c->seg_sent = 0;
+        if (c->wbuf_mark >= c->out.len) {
+            c->out.len = 0;
+            c->wbuf_mark = 0;
+        }
+    }
+    if (n > 0 && c->timer_kind == TK_WRITE)
+        sw__timer_clear(c->loop, c); /* progress: the write deadline starts again */
+    if (!sw__conn_has_output(c)) {
+        if (c->state == CS_CLOSING) {
+            /* Lingering close: stop sending, keep reading (and discarding) until the peer closes or the short
+             * timer fires, so the peer reads our response before any RST (RFC 9112 9.6). */
+            shutdown(c->fd, SHUT_WR);
+            update_timer(c);
+            c->loop->be->want_read(c->loop, c);
+            return;
+        }
+        if (c->flags & CF_READ_EOF) {
+            close_conn(c);
+            return;
+        }
+    }
+    update_timer(c);
+}

@@ -1,0 +1,163 @@
+/* The HTTP/1.1 server core: event loops (io_uring, epoll fallback), connections, the response serializer.
+ *
+ * Threading: a server runs N loops, one thread each, each with its own listener (SO_REUSEPORT), ring or epoll
+ * set, buffers and connections. Everything about a connection happens on its loop's thread: the request
+ * callback, the sw_resp_* calls that answer it, and the callbacks posted with sw_loop_post. Only
+ * sw_server_shutdown, sw_loop_post and the sw_server_* getters may be called from other threads. */
+#ifndef SW_SERVER_H
+#define SW_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sw_parse.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sw_server sw_server_t;
+typedef struct sw_loop sw_loop_t;
+typedef struct sw_conn sw_conn_t;
+
+typedef enum sw_backend {
+    SW_BACKEND_AUTO = 0,  /* io_uring when it sets up and probes fine, else epoll; SHOCKWAVE_BACKEND overrides */
+    SW_BACKEND_URING = 1,
+    SW_BACKEND_EPOLL = 2,
+} sw_backend_t;
+
+/* What a request callback returns. */
+enum {
+    SW_DONE = 0,    /* the response is complete (sw_resp_end or sw_resp_body was called) */
+    SW_PENDING = 1, /* the response will be completed later on this loop's thread; the connection waits and
+                       later pipelined requests keep their order */
+};
+
+/* The request as the callback sees it: borrowed, valid until the response is complete (copy what you keep).
+ * `buf` holds the head; spans in `head` are offsets into it. */
+typedef struct sw_http_request {
+    const char *buf;
+    const sw_request_t *head;
+    const uint8_t *body; /* the whole body (Content-Length or de-chunked), or NULL when there is none */
+    size_t body_len;
+} sw_http_request_t;
+
+/* Called on the loop thread for each complete request. Must answer with sw_resp_* on `conn`, now (return
+ * SW_DONE) or later on the same thread (return SW_PENDING). */
+typedef int (*sw_on_request_fn)(void *user, sw_conn_t *conn, const sw_http_request_t *req);
+
+typedef struct sw_server_config {
+    const char *host;               /* address to bind: "0.0.0.0", "::", "127.0.0.1"; NULL = "0.0.0.0" */
+    uint16_t port;                  /* 0 = an ephemeral port, the same for every loop (sw_server_port) */
+    uint16_t loops;                 /* 0 = online CPUs */
+    uint8_t backend;                /* sw_backend_t */
+    uint8_t tcp_nodelay;            /* default 1 */
+    uint8_t tcp_quickack;           /* default 0 */
+    uint8_t reserved_;
+    sw_limits_t limits;             /* head limits (sw_default_limits) */
+    uint64_t max_body;              /* default 4 MiB; larger bodies get 413 */
+    uint32_t max_conns;             /* default 16384 for the whole server */
+    uint32_t max_requests_per_conn; /* 0 = no limit */
+    uint32_t header_timeout_ms;     /* default 10000: the whole head must arrive within it (slowloris) */
+    uint32_t body_timeout_ms;       /* default 30000: the whole body must arrive within it (slow POST) */
+    uint32_t idle_timeout_ms;       /* default 60000: keep-alive connection without a request */
+    uint32_t write_timeout_ms;      /* default 30000: a response that makes no progress */
+    const char *server_name;        /* Server header value, or NULL for none */
+    sw_on_request_fn on_request;
+    void *user;
+    /* Benchmarks only: when set, connections skip parsing and answer every CRLF CRLF they receive with these
+     * bytes. It measures the floor the kernel and the loop set, below any HTTP work. */
+    const char *floor_reply;
+    uint32_t floor_reply_len;
+} sw_server_config_t;
+
+/* Fills `cfg` with the defaults above. */
+void sw_server_config_init(sw_server_config_t *cfg);
+
+/* Binds the listeners and starts the loop threads. Returns 0 and sets *out, or a negative errno (EADDRINUSE,
+ * EACCES, ...). The configuration is copied; `host` and `server_name` need not outlive the call. */
+int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out);
+
+/* The bound port (useful with port 0). */
+uint16_t sw_server_port(const sw_server_t *s);
+/* The backend in use: SW_BACKEND_URING or SW_BACKEND_EPOLL. */
+sw_backend_t sw_server_backend(const sw_server_t *s);
+uint32_t sw_server_loop_count(const sw_server_t *s);
+
+/* Graceful shutdown, from any thread: the listeners close; requests already being read or handled complete;
+ * keep-alive connections get `Connection: close` on their next response; idle ones close now; after
+ * `deadline_ms` the rest are closed. Returns at once; sw_server_wait joins. */
+void sw_server_shutdown(sw_server_t *s, uint32_t deadline_ms);
+/* Blocks until every loop thread has exited. */
+void sw_server_wait(sw_server_t *s);
+/* Frees the server after sw_server_wait. */
+void sw_server_free(sw_server_t *s);
+
+/* ---- responses (loop thread only) ----------------------------------------------------------------------- */
+
+/* Common Content-Type values, written from a table. */
+typedef enum sw_content_type {
+    SW_CT_NONE = 0,
+    SW_CT_TEXT_PLAIN,      /* text/plain; charset=utf-8 */
+    SW_CT_TEXT_HTML,       /* text/html; charset=utf-8 */
+    SW_CT_JSON,            /* application/json */
+    SW_CT_OCTET_STREAM,    /* application/octet-stream */
+    SW_CT_FORM,            /* application/x-www-form-urlencoded */
+    SW_CT_COUNT_
+} sw_content_type_t;
+
+/* Starts the response: status line (from the table), Date (cached per loop), Server. Returns 0, or -1 when a
+ * response was already started. */
+int sw_resp_start(sw_conn_t *c, int status);
+/* Adds a header field; name and value are copied. The caller vouches that they hold no CR or LF (Shockwave's
+ * Swift layer checks). Content-Length, Transfer-Encoding, Connection and Date are written by Shockwave. */
+int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *value, size_t value_len);
+int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct);
+/* Ends the response with a body (copied), adding Content-Length and, when the connection closes, Connection:
+ * close. A HEAD request gets the same headers and no body. */
+int sw_resp_body(sw_conn_t *c, const void *body, size_t len);
+/* As sw_resp_body, but the bytes are sent from where they are, not copied: `release(ctx)` is called on the
+ * loop thread once they are sent or the connection is gone. For static data pass release = NULL. */
+int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx);
+/* Streaming: after sw_resp_start and headers, sends the head with Transfer-Encoding: chunked; then chunks;
+ * sw_resp_chunk_end sends the last chunk and completes the response. */
+int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len);
+int sw_resp_chunk_end(sw_conn_t *c);
+/* A file range, sent with sendfile after the head. The fd is closed when sent or on error. */
+int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
+
+/* The loop a connection belongs to, and its index (0..loops-1). */
+sw_loop_t *sw_conn_loop(sw_conn_t *c);
+uint32_t sw_loop_index(const sw_loop_t *l);
+
+/* Runs fn(ctx) on the loop's thread soon (FIFO). Safe from any thread; returns 0 or -ENOMEM. */
+int sw_loop_post(sw_loop_t *l, void (*fn)(void *), void *ctx);
+
+/* ---- metrics --------------------------------------------------------------------------------------------- */
+
+typedef struct sw_loop_metrics {
+    uint64_t connections_accepted;
+    uint64_t connections_open;
+    uint64_t requests;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t pool_hits;
+    uint64_t pool_misses;
+    uint64_t parse_errors[40]; /* indexed by -SW_E_* code */
+    uint64_t timeouts;
+} sw_loop_metrics_t;
+
+/* Copies loop `i`'s counters (relaxed reads; each counter is exact, the set is not a snapshot). */
+int sw_server_loop_metrics(const sw_server_t *s, uint32_t i, sw_loop_metrics_t *out);
+
+/* ---- socket tuning --------------------------------------------------------------------------------------- */
+
+/* Reads back the options Shockwave sets on an accepted socket: TCP_NODELAY into *nodelay, TCP_QUICKACK into
+ * *quickack. Returns 0 or a negative errno. For tests. */
+int sw_socket_options(int fd, int *nodelay, int *quickack);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

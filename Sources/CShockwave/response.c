@@ -1,0 +1,338 @@
+/* The response serializer: status line from the table, the cached Date, precompiled Content-Type lines,
+ * Content-Length, all appended straight into the connection's write buffer. No printf, no intermediate
+ * strings. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+void sw__conn_response_done(sw_conn_t *c);
+bool sw__conn_keep_alive(const sw_conn_t *c);
+
+static const struct {
+    const char *line;
+    uint32_t len;
+} content_types[SW_CT_COUNT_] = {
+#define CT(s) {s, sizeof(s) - 1}
+    [SW_CT_NONE] = {"", 0},
+    [SW_CT_TEXT_PLAIN] = CT("Content-Type: text/plain; charset=utf-8\r\n"),
+    [SW_CT_TEXT_HTML] = CT("Content-Type: text/html; charset=utf-8\r\n"),
+    [SW_CT_JSON] = CT("Content-Type: application/json\r\n"),
+    [SW_CT_OCTET_STREAM] = CT("Content-Type: application/octet-stream\r\n"),
+    [SW_CT_FORM] = CT("Content-Type: application/x-www-form-urlencoded\r\n"),
+#undef CT
+};
+
+/* Makes room for `n` more bytes in the write buffer. */
+static bool out_reserve(sw_conn_t *c, size_t n) {
+    sw_buf_t *b = &c->out;
+    if ((size_t)b->cap - b->len >= n)
+        return true;
+    uint64_t need = (uint64_t)b->len + n;
+    if (need > UINT32_MAX / 2)
+        return false;
+    uint32_t cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    char *p = sw__pool_get(c->loop, &cap);
+    if (p == NULL)
+        return false;
+    if (b->data != NULL) {
+        memcpy(p, b->data, b->len);
+        sw__pool_put(c->loop, b->data, b->cap);
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+int sw__out_append(sw_conn_t *c, const void *p, size_t n) {
+    if (!out_reserve(c, n))
+        return -ENOMEM;
+    memcpy(c->out.data + c->out.len, p, n);
+    c->out.len += (uint32_t)n;
+    return 0;
+}
+
+#define APPEND_LIT(dst, s)                                                                                         \
+    do {                                                                                                           \
+        memcpy((dst), (s), sizeof(s) - 1);                                                                         \
+        (dst) += sizeof(s) - 1;                                                                                    \
+    } while (0)
+
+/* Decimal digits of v at dst; returns the end. */
+static char *put_u64(char *dst, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *dst++ = tmp[--n];
+    return dst;
+}
+
+static char *put_hex(char *dst, uint64_t v) {
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = hex[v & 15];
+        v >>= 4;
+    } while (v != 0);
+    while (n > 0)
+        *dst++ = tmp[--n];
+    return dst;
+}
+
+/* Drops whatever the current response queued (used before an error response replaces it, and on free). */
+void sw__resp_reset(sw_conn_t *c) {
+    for (uint32_t i = c->seg_head; i < c->nsegs; i++) {
+        sw_seg_t *s = &c->segs[i];
+        if (s->kind == SEG_BORROWED && s->release != NULL)
+            s->release(s->ctx);
+        if (s->kind == SEG_FILE && s->fd >= 0)
+            close(s->fd);
+    }
+    c->nsegs = c->seg_head = 0;
+    c->seg_sent = 0;
+}
+
+int sw_resp_start(sw_conn_t *c, int status) {
+    if (c->state != CS_HANDLER || (c->flags & CF_RESP_STARTED) || status < 100 || status > 999)
+        return -1;
+    sw_server_t *s = c->loop->server;
+    if (!out_reserve(c, SW_STATUS_LINE_MAX + 8 + SW_IMF_FIXDATE_LEN + 2 + 10 + s->server_name_len + 2))
+        return -ENOMEM;
+    char *p = c->out.data + c->out.len;
+    size_t n;
+    const char *line = sw_status_line(status, &n);
+    if (line != NULL) {
+        memcpy(p, line, n);
+        if (c->flags & CF_HTTP10)
+            p[7] = '0'; /* answer an HTTP/1.0 client in its version, so it reads the framing it expects */
+        p += n;
+    } else {
+        p += sw_write_status_line(p, status, (c->flags & CF_HTTP10) ? 0 : 1);
+    }
+    APPEND_LIT(p, "Date: ");
+    memcpy(p, c->loop->date, SW_IMF_FIXDATE_LEN);
+    p += SW_IMF_FIXDATE_LEN;
+    APPEND_LIT(p, "\r\n");
+    if (s->server_name_len > 0) {
+        APPEND_LIT(p, "Server: ");
+        memcpy(p, s->server_name, s->server_name_len);
+        p += s->server_name_len;
+        APPEND_LIT(p, "\r\n");
+    }
+    c->out.len = (uint32_t)(p - c->out.data);
+    c->flags |= CF_RESP_STARTED;
+    c->resp_status = (uint32_t)status; /* the status, for the framing decisions in end_head */
+    return 0;
+}
+
+int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *value, size_t value_len) {
+    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+        return -1;
+    if (!out_reserve(c, name_len + value_len + 4))
+        return -ENOMEM;
+    char *p = c->out.data + c->out.len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    c->out.len = (uint32_t)(p - c->out.data);
+    return 0;
+}
+
+int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct) {
+    if ((unsigned)ct >= SW_CT_COUNT_)
+        return -1;
+    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+        return -1;
+    return sw__out_append(c, content_types[ct].line, content_types[ct].len);
+}
+
+/* Whether a status carries content at all (RFC 9110 15.2, 15.3.5, 15.4.5). */
+static bool status_has_body(int status) {
+    return status >= 200 && status != 204 && status != 304;
+}
+
+/* Ends the header section: framing fields and the blank line. `len` < 0 means chunked. */
+static int end_head(sw_conn_t *c, int64_t len) {
+    int status = (int)c->resp_status;
+    if (!out_reserve(c, 64))
+        return -ENOMEM;
+    char *p = c->out.data + c->out.len;
+    if (len < 0) {
+        APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
+    } else if (status_has_body(status)) {
+        APPEND_LIT(p, "Content-Length: ");
+        p = put_u64(p, (uint64_t)len);
+        APPEND_LIT(p, "\r\n");
+    }
+    if (!sw__conn_keep_alive(c)) {
+        if (!(c->flags & CF_HTTP10))
+            APPEND_LIT(p, "Connection: close\r\n");
+    } else if (c->flags & CF_HTTP10) {
+        APPEND_LIT(p, "Connection: keep-alive\r\n");
+    }
+    APPEND_LIT(p, "\r\n");
+    c->out.len = (uint32_t)(p - c->out.data);
+    return 0;
+}
+
+static void complete(sw_conn_t *c) {
+    sw__conn_response_done(c);
+}
+
+int sw_resp_body(sw_conn_t *c, const void *body, size_t len) {
+    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+        return -1;
+    if (!status_has_body((int)c->resp_status))
+        len = 0;
+    int r = end_head(c, (int64_t)len);
+    if (r != 0)
+        return r;
+    if (len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+        r = sw__out_append(c, body, len);
+        if (r != 0)
+            return r;
+    }
+    complete(c);
+    return 0;
+}
+
+/* Seals the write buffer's uncovered tail into a segment so a borrowed or file segment can follow it. */
+static int push_seg(sw_conn_t *c, const sw_seg_t *seg) {
+    if (c->nsegs + 2 > SW_MAX_SEGS)
+        return -ENOBUFS;
+    if (c->out.len > c->wbuf_mark) {
+        sw_seg_t *w = &c->segs[c->nsegs++];
+        memset(w, 0, sizeof *w);
+        w->kind = SEG_WBUF;
+        w->off = c->wbuf_mark;
+        w->len = c->out.len - c->wbuf_mark;
+        w->fd = -1;
+        c->wbuf_mark = c->out.len;
+    }
+    c->segs[c->nsegs++] = *seg;
+    return 0;
+}
+
+int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx) {
+    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
+        if (release != NULL)
+            release(ctx);
+        return -1;
+    }
+    if (!status_has_body((int)c->resp_status))
+        len = 0;
+    int r = end_head(c, (int64_t)len);
+    if (r == 0 && len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+        sw_seg_t s = {.kind = SEG_BORROWED, .ptr = body, .len = len, .fd = -1, .release = release, .ctx = ctx};
+        r = push_seg(c, &s);
+        if (r == 0)
+            release = NULL; /* the segment owns it now */
+    }
+    if (release != NULL)
+        release(ctx);
+    if (r != 0)
+        return r;
+    complete(c);
+    return 0;
+}
+
+int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len) {
+    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
+        close(fd);
+        return -1;
+    }
+    int r = end_head(c, (int64_t)len);
+    if (r == 0 && len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+        sw_seg_t s = {.kind = SEG_FILE, .len = len, .off = offset, .fd = fd};
+        r = push_seg(c, &s);
+        if (r == 0)
+            fd = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (r != 0)
+        return r;
+    complete(c);
+    return 0;
+}
+
+int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len) {
+    if (!(c->flags & CF_RESP_STARTED))
+        return -1;
+    if (!(c->flags & CF_RESP_CHUNKED)) {
+        int r = end_head(c, -1);
+        if (r != 0)
+            return r;
+        c->flags |= CF_RESP_CHUNKED;
+    }
+    if (len == 0 || (c->flags & CF_HEAD_METHOD))
+        return 0; /* a zero-length chunk would end the body */
+    if (!out_reserve(c, len + 20))
+        return -ENOMEM;
+    char *p = c->out.data + c->out.len;
+    p = put_hex(p, len);
+    APPEND_LIT(p, "\r\n");
+    memcpy(p, data, len);
+    p += len;
+    APPEND_LIT(p, "\r\n");
+    c->out.len = (uint32_t)(p - c->out.data);
+    /* Stream: send what we have now, also from a handler that is still running. */
+    if (c->out.len >= 16384)
+        c->loop->be->want_write(c->loop, c);
+    return 0;
+}
+
+int sw_resp_chunk_end(sw_conn_t *c) {
+    if (!(c->flags & CF_RESP_STARTED))
+        return -1;
+    if (!(c->flags & CF_RESP_CHUNKED)) {
+        int r = end_head(c, -1);
+        if (r != 0)
+            return r;
+    }
+    if (!(c->flags & CF_HEAD_METHOD)) {
+        int r = sw__out_append(c, "0\r\n\r\n", 5);
+        if (r != 0)
+            return r;
+    }
+    complete(c);
+    return 0;
+}
+
+/* An error response from the server itself, replacing anything the current response had queued. */
+void sw__resp_error(sw_conn_t *c, int status, const char *msg) {
+    if (c->flags & CF_RESP_STARTED) {
+        /* The handler began a response; what it queued for this request cannot be taken back in order with
+         * earlier pipelined responses, so close after what is queued. */
+        c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+        c->state = CS_CLOSING;
+        return;
+    }
+    c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+    c->state = CS_HANDLER;
+    if (sw_resp_start(c, status) == 0) {
+        sw_resp_content_type(c, SW_CT_TEXT_PLAIN);
+        size_t n = strlen(msg);
+        char body[256];
+        if (n > sizeof body - 1)
+            n = sizeof body - 1;
+        memcpy(body, msg, n);
+        body[n++] = '\n';
+        sw_resp_body(c, body, n);
+    }
+    c->state = CS_CLOSING;
+}
