@@ -213,7 +213,7 @@ uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
         uint64_t want;
         const sw_server_config_t *k = cfg(c);
         if (c->state == CS_BODY)
-            want = (uint64_t)(c->body_off - c->in_start) + c->body_need + (c->in.len - c->body_off);
+            want = (uint64_t)(c->body_off - c->in_start) + c->body_need + 4096; /* + room for a pipelined head */
         else if (c->state == CS_CLOSING)
             want = 0;
         else
