@@ -1,0 +1,311 @@
+internal import CShockwave
+
+/// Writes the response to one request, straight into the connection's output buffer.
+///
+/// Set ``status`` and ``contentType`` first, add fields with ``header(name:value:)``, then finish with
+/// one `body(_:)` call — or stream with ``writeChunk(_:)-(String)`` and ``finishChunks()``:
+///
+/// ```swift
+/// response.status = .created
+/// response.contentType = .json
+/// try response.header(name: "Location", value: "/users/42")
+/// response.body(#"{"id":42}"#)
+/// ```
+///
+/// The status line comes from a precomputed table; `Date`, `Server`, `Content-Length`, `Transfer-Encoding`
+/// and `Connection` are written by the server, so those names are refused by ``header(name:value:)``. A
+/// response to `HEAD` gets the same fields and no body.
+///
+/// If a handler returns without finishing, the server finishes for it: an empty body with the status set
+/// (200 by default), or the last chunk of a stream. If a handler throws before anything was written, the
+/// client gets `500 Internal Server Error`; after a stream began, the connection is closed.
+///
+/// The writer belongs to the loop thread that runs the handler; it is neither copyable nor `Sendable`.
+public struct ResponseWriter: ~Copyable {
+    @usableFromInline enum Phase: UInt8 {
+        case idle       // nothing written yet
+        case head       // status line and some fields written
+        case streaming  // chunked head sent, chunks follow
+        case complete   // the response is whole
+    }
+
+    let connection: OpaquePointer
+    @usableFromInline var phase: Phase = .idle
+    /// For async handlers: the loop thread that owns the connection, checked before each write.
+    let owner: LoopThread?
+
+    /// The status of the response. Set it before the first field or body; later changes are ignored (and
+    /// trap in debug builds). Default ``HTTPStatus/ok``.
+    public var status: HTTPStatus = .ok {
+        didSet { assert(phase == .idle, "ResponseWriter.status set after the response started") }
+    }
+
+    /// A `Content-Type` from the precompiled table, or `nil` for none (or for one set with
+    /// ``header(name:value:)``). Set it before the first field or body. Default `nil`.
+    public var contentType: ContentType? = nil {
+        didSet { assert(phase == .idle, "ResponseWriter.contentType set after the response started") }
+    }
+
+    init(connection: OpaquePointer, owner: LoopThread? = nil) {
+        self.connection = connection
+        self.owner = owner
+    }
+
+    /// Whether the response has been finished (a body was given, or the last chunk sent).
+    @inlinable public var isComplete: Bool { phase == .complete }
+
+    /// Whether the response has begun: a field, a body or a chunk was written, so ``status`` and
+    /// ``contentType`` can no longer change.
+    @inlinable public var isStarted: Bool { phase != .idle }
+
+    private func checkThread() {
+        if let owner { owner.check() }
+    }
+
+    /// Writes the status line and the table-driven fields, once.
+    private mutating func startIfNeeded() -> Bool {
+        checkThread()
+        guard phase == .idle else { return phase == .head }
+        let code = (100...999).contains(status.code) ? status.code : 500
+        guard sw_resp_start(connection, Int32(code)) == 0 else { return false }
+        phase = .head
+        if let contentType {
+            sw_resp_content_type(connection, contentType.cValue)
+        }
+        return true
+    }
+
+    // MARK: fields
+
+    /// Adds a header field. The name must be a token (RFC 9110 5.1) and the value must hold no control
+    /// characters other than horizontal tab — in particular no CR or LF, which would let a value smuggle in
+    /// fields of its own. Fields the server writes itself (`Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, `Date`) are refused.
+    ///
+    /// - Throws: ``ResponseWriterError`` when the name or value is refused, or the head was already sent.
+    public mutating func header(name: String, value: String) throws(ResponseWriterError) {
+        var name = name
+        var value = value
+        var failure: ResponseWriterError? = nil
+        name.withUTF8 { n in
+            value.withUTF8 { v in
+                do throws(ResponseWriterError) { try addField(UnsafeRawBufferPointer(n), UnsafeRawBufferPointer(v)) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Adds a header field whose value is bytes, such as a request header echoed back. The same rules as
+    /// ``header(name:value:)`` apply.
+    public mutating func header(name: String, value: ByteView) throws(ResponseWriterError) {
+        var name = name
+        var failure: ResponseWriterError? = nil
+        name.withUTF8 { n in
+            value.withUnsafeBytes { v in
+                do throws(ResponseWriterError) { try addField(UnsafeRawBufferPointer(n), v) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private mutating func addField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+        throws(ResponseWriterError)
+    {
+        guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
+            throw ResponseWriterError(.invalidName, String(decoding: name, as: UTF8.self))
+        }
+        guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
+            throw ResponseWriterError(.invalidValue, String(decoding: name, as: UTF8.self))
+        }
+        if isReservedFieldName(name) {
+            throw ResponseWriterError(.reservedName, String(decoding: name, as: UTF8.self))
+        }
+        guard phase == .idle || phase == .head else {
+            throw ResponseWriterError(.headSent, String(decoding: name, as: UTF8.self))
+        }
+        guard startIfNeeded(),
+            sw_resp_header(
+                connection, name.baseAddress?.assumingMemoryBound(to: CChar.self), name.count,
+                value.baseAddress?.assumingMemoryBound(to: CChar.self), value.count) == 0
+        else {
+            throw ResponseWriterError(.outOfMemory, String(decoding: name, as: UTF8.self))
+        }
+    }
+
+    // MARK: whole bodies
+
+    /// Finishes the response with `text`'s UTF-8 bytes as the body (copied into the output buffer).
+    public mutating func body(_ text: String) {
+        var text = text
+        text.withUTF8 { finish(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Finishes the response with a static string as the body, sent from where it is: no copy at all.
+    public mutating func body(_ text: StaticString) {
+        guard text.hasPointerRepresentation else {
+            text.withUTF8Buffer { finish(UnsafeRawBufferPointer($0)) }
+            return
+        }
+        guard startIfNeeded() else { return }
+        // Static data lives as long as the process: no release callback.
+        if sw_resp_body_borrowed(connection, text.utf8Start, text.utf8CodeUnitCount, nil, nil) == 0 {
+            phase = .complete
+        }
+    }
+
+    /// Finishes the response with `bytes` as the body (copied into the output buffer).
+    public mutating func body(_ bytes: UnsafeRawBufferPointer) {
+        finish(bytes)
+    }
+
+    /// Finishes the response with `bytes` as the body (copied into the output buffer). Contiguous
+    /// collections (`[UInt8]`, `ByteView`, `ArraySlice`) are copied once; others go through an array first.
+    public mutating func body(_ bytes: some Collection<UInt8>) {
+        let done: Void? = bytes.withContiguousStorageIfAvailable { finish(UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            Array(bytes).withUnsafeBytes { finish($0) }
+        }
+    }
+
+    /// Finishes the response with no body (`Content-Length: 0`).
+    public mutating func end() {
+        finish(UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    private mutating func finish(_ bytes: UnsafeRawBufferPointer) {
+        guard phase != .streaming else {
+            // A stream began: the bytes are its last chunk.
+            writeChunkBytes(bytes)
+            finishChunks()
+            return
+        }
+        guard startIfNeeded() else { return }
+        if sw_resp_body(connection, bytes.baseAddress, bytes.count) == 0 {
+            phase = .complete
+        }
+    }
+
+    // MARK: streaming
+
+    /// Sends `text`'s UTF-8 bytes as one chunk of a chunked body. The first call sends the head with
+    /// `Transfer-Encoding: chunked`; output is flushed as it grows, so long streams leave while the handler
+    /// runs. Empty chunks are skipped (an empty chunk would end the body).
+    public mutating func writeChunk(_ text: String) {
+        var text = text
+        text.withUTF8 { writeChunkBytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sends `bytes` as one chunk of a chunked body; see ``writeChunk(_:)-(String)``.
+    public mutating func writeChunk(_ bytes: some Collection<UInt8>) {
+        let done: Void? = bytes.withContiguousStorageIfAvailable { writeChunkBytes(UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            Array(bytes).withUnsafeBytes { writeChunkBytes($0) }
+        }
+    }
+
+    /// Sends `bytes` as one chunk of a chunked body; see ``writeChunk(_:)-(String)``.
+    public mutating func writeChunk(_ bytes: UnsafeRawBufferPointer) {
+        writeChunkBytes(bytes)
+    }
+
+    private mutating func writeChunkBytes(_ bytes: UnsafeRawBufferPointer) {
+        guard phase != .complete, startIfNeeded() || phase == .streaming else { return }
+        if sw_resp_chunk(connection, bytes.baseAddress, bytes.count) == 0 {
+            phase = .streaming
+        }
+    }
+
+    /// Sends the last chunk and finishes a chunked response. Without earlier chunks, the response is a
+    /// chunked one with an empty body.
+    public mutating func finishChunks() {
+        guard phase != .complete, startIfNeeded() || phase == .streaming else { return }
+        if sw_resp_chunk_end(connection) == 0 {
+            phase = .complete
+        }
+    }
+
+    // MARK: server side
+
+    /// Finishes what the handler left open (see the type's discussion).
+    mutating func finishForHandler() {
+        switch phase {
+        case .complete: return
+        case .streaming: finishChunks()
+        case .idle, .head: end()
+        }
+    }
+
+    /// A handler threw: answer 500 when nothing was written; otherwise leave the response incomplete, which
+    /// makes the core replace an unsent head with its own 500 or close the connection.
+    mutating func fail() {
+        guard phase == .idle else { return }
+        status = .internalServerError
+        contentType = .plainText
+        body("Internal Server Error\n" as StaticString)
+    }
+}
+
+/// Why ``ResponseWriter/header(name:value:)`` refused a field.
+public struct ResponseWriterError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The name is empty or has a character outside the token set (RFC 9110 5.6.2).
+        case invalidName
+        /// The value has a control character: CR, LF, NUL, DEL or another below 0x20 except HTAB.
+        case invalidValue
+        /// The server writes this field itself: `Content-Length`, `Transfer-Encoding`, `Connection`, `Date`.
+        case reservedName
+        /// The head is already sent: a body or a chunk was written.
+        case headSent
+        /// The output buffer could not grow.
+        case outOfMemory
+    }
+
+    public var kind: Kind
+    /// The field name concerned.
+    public var name: String
+
+    init(_ kind: Kind, _ name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public var description: String {
+        switch kind {
+        case .invalidName: "invalid header field name \(name.debugDescription)"
+        case .invalidValue: "the value of header field \(name) holds a control character (CR, LF, NUL...)"
+        case .reservedName: "header field \(name) is written by the server"
+        case .headSent: "header field \(name) comes after the response head was sent"
+        case .outOfMemory: "no memory for header field \(name)"
+        }
+    }
+}
+
+/// tchar (RFC 9110 5.6.2): ALPHA, DIGIT and !#$%&'*+-.^_`|~
+private func isTokenByte(_ b: UInt8) -> Bool {
+    switch b {
+    case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+    case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
+    default: false
+    }
+}
+
+private func isReservedFieldName(_ name: UnsafeRawBufferPointer) -> Bool {
+    let view = ByteView(unsafeBytes: name)
+    for reserved: StaticString in ["Content-Length", "Transfer-Encoding", "Connection", "Date"] {
+        let match = reserved.withUTF8Buffer { view.equalsIgnoringCase(ByteView(unsafeBytes: UnsafeRawBufferPointer($0))) }
+        if match { return true }
+    }
+    return false
+}
+
+extension ContentType {
+    var cValue: sw_content_type_t {
+        switch self {
+        case .plainText: SW_CT_TEXT_PLAIN
+        case .html: SW_CT_TEXT_HTML
+        case .json: SW_CT_JSON
+        case .octetStream: SW_CT_OCTET_STREAM
+        case .form: SW_CT_FORM
+        }
+    }
+}
