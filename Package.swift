@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Shockwave", targets: ["Shockwave"]),
         .library(name: "Bolt", targets: ["Bolt"]),
+        .executable(name: "shockwave-hello", targets: ["ShockwaveHello"]),
     ],
     targets: [
         // The C core: parser, SIMD scanners, tables. C11; no -march: the SIMD kernels carry
@@ -17,6 +18,7 @@ let package = Package(
         ),
         .target(name: "Shockwave", dependencies: ["CShockwave"]),
         .target(name: "Bolt", dependencies: ["Shockwave"]),
+        .executableTarget(name: "ShockwaveHello", dependencies: ["Shockwave"], path: "Sources/Examples/ShockwaveHello"),
         .testTarget(name: "CShockwaveTests", dependencies: ["CShockwave"]),
         .testTarget(name: "ShockwaveTests", dependencies: ["Shockwave"]),
         .testTarget(name: "BoltTests", dependencies: ["Bolt"]),
