@@ -94,9 +94,19 @@ typedef struct {
     int result;
 } start_ctx_t;
 
+static _Thread_local int current_loop = -1;
+
+int sw_current_loop_index(void) {
+    return current_loop;
+}
+
 static void *loop_main(void *arg) {
     start_ctx_t *sc = arg;
     sw_loop_t *l = sc->loop;
+    current_loop = (int)l->index;
+    char name[16];
+    snprintf(name, sizeof name, "sw-loop-%u", l->index);
+    pthread_setname_np(pthread_self(), name); /* visible in top -H, perf, gdb */
     /* The backend is set up on its own thread: io_uring's SINGLE_ISSUER ties the ring to it. */
     int r = l->be->init(l);
     sc->result = r;

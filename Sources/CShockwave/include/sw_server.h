@@ -130,6 +130,10 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
 sw_loop_t *sw_conn_loop(sw_conn_t *c);
 uint32_t sw_loop_index(const sw_loop_t *l);
 
+/* The index of the loop running on the calling thread, or -1 on any other thread (tests count allocations
+ * made on loop threads with it). */
+int sw_current_loop_index(void);
+
 /* Runs fn(ctx) on the loop's thread soon (FIFO). Safe from any thread; returns 0 or -ENOMEM. */
 int sw_loop_post(sw_loop_t *l, void (*fn)(void *), void *ctx);
 
