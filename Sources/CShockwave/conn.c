@@ -172,8 +172,14 @@ void sw__conn_timeout(sw_conn_t *c) {
 void sw__conn_shutdown_idle(sw_conn_t *c) {
     /* Graceful shutdown: a connection between requests closes now; others finish their request and get
      * `Connection: close` (keep-alive is decided per response and refused while stopping). */
-    if (c->state == CS_HEAD && c->in.len == c->in_start && !sw__conn_has_output(c))
+    if (c->state == CS_HEAD && c->in.len == c->in_start && !sw__conn_has_output(c)) {
+        /* Unless a request is already in the socket, sent before the shutdown and not read yet (its readiness
+         * event or completion is still to come): then it is read and answered, with `Connection: close`. */
+        char b;
+        if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            return;
         close_conn(c);
+    }
 }
 
 /* ---- input ----------------------------------------------------------------------------------------------- */
@@ -547,6 +553,7 @@ void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
         if (c->wbuf_mark >= c->out.len) {
             c->out.len = 0;
             c->wbuf_mark = 0;
+            c->resp_mark = UINT32_MAX; /* a head being written went out in part: no rollback (sw__resp_error) */
         }
     }
     if (n > 0 && c->timer_kind == TK_WRITE)

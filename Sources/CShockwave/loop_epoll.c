@@ -157,9 +157,10 @@ static void on_conn_event(sw_loop_t *l, sw_conn_t *c, uint32_t events) {
     }
 }
 
-static void accept_all(sw_loop_t *l) {
+/* Accepts until the queue is empty. `draining`: the last pass before the listener closes (see ep_stop_accepting). */
+static void accept_all(sw_loop_t *l, bool draining) {
     ep_state_t *s = l->be_state;
-    while (!l->listener_closed) {
+    while (draining || !l->listener_closed) {
         if (l->conns_open >= l->max_conns) {
             /* At the limit: stop watching the listener until connections close (checked each tick). */
             epoll_ctl(s->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
@@ -221,7 +222,7 @@ static void ep_run(sw_loop_t *l) {
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
             if (tag == TAG_LISTEN) {
-                accept_all(l);
+                accept_all(l, false);
             } else if (tag == TAG_WAKE) {
                 uint64_t v;
                 while (read(l->event_fd, &v, sizeof v) < 0 && errno == EINTR) {
@@ -264,6 +265,11 @@ static void ep_wake(sw_loop_t *l) {
 static void ep_stop_accepting(sw_loop_t *l) {
     ep_state_t *s = l->be_state;
     if (l->listen_fd >= 0) {
+        /* Connections the kernel completed before the stop wait in the accept queue, and their clients may have
+         * sent a request already; closing the listener would reset them. Take them first: they are served like
+         * the connections accepted earlier (a request in the socket is answered with Connection: close). */
+        if (!l->accept_paused)
+            accept_all(l, true);
         if (!l->accept_paused)
             epoll_ctl(s->ep, EPOLL_CTL_DEL, l->listen_fd, NULL);
         close(l->listen_fd);

@@ -107,6 +107,7 @@ int sw_resp_start(sw_conn_t *c, int status) {
     sw_server_t *s = c->loop->server;
     if (!out_reserve(c, SW_STATUS_LINE_MAX + 8 + SW_IMF_FIXDATE_LEN + 2 + 10 + s->server_name_len + 2))
         return -ENOMEM;
+    c->resp_mark = c->out.len;
     char *p = c->out.data + c->out.len;
     size_t n;
     const char *line = sw_status_line(status, &n);
@@ -315,6 +316,13 @@ int sw_resp_chunk_end(sw_conn_t *c) {
 
 /* An error response from the server itself, replacing anything the current response had queued. */
 void sw__resp_error(sw_conn_t *c, int status, const char *msg) {
+    if ((c->flags & CF_RESP_STARTED) && !(c->flags & CF_RESP_CHUNKED) && !(c->flags & CF_SENDING) &&
+        c->wbuf_mark <= c->resp_mark && c->resp_mark <= c->out.len) {
+        /* The handler began a head and gave up before ending it: no byte of it is sent or covered by a segment,
+         * so take it back and answer with the error instead (a truncated head would leave the client hanging). */
+        c->out.len = c->resp_mark;
+        c->flags &= ~(uint32_t)CF_RESP_STARTED;
+    }
     if (c->flags & CF_RESP_STARTED) {
         /* The handler began a response; what it queued for this request cannot be taken back in order with
          * earlier pipelined responses, so close after what is queued. */

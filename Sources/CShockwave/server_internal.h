@@ -101,6 +101,7 @@ struct sw_conn {
     uint64_t seg_sent;    /* bytes of segs[seg_head] already sent */
     uint32_t wbuf_mark;   /* bytes of `out` already covered by a SEG_WBUF segment */
     uint32_t resp_status; /* status of the response being written */
+    uint32_t resp_mark;   /* offset in `out` where the response being written starts (sw__resp_error rolls back) */
 
     sw_request_t req;
     sw_header_t headers[SW_DEFAULT_MAX_HEADERS]; /* replaced by a larger array when limits ask for more */
