@@ -101,6 +101,11 @@ sw_conn_t *sw__conn_new(sw_loop_t *l, int fd) {
 void sw__conn_free(sw_conn_t *c) {
     sw_loop_t *l = c->loop;
     sw__timer_clear(l, c);
+    if (c->pins > 0) {
+        /* A pending handler still holds the struct and reads its request view: free at the last unpin. */
+        c->flags |= CF_FREE_DEFERRED;
+        return;
+    }
     sw__resp_reset(c); /* releases borrowed bodies and files */
     sw__pool_put(l, c->in.data, c->in.cap);
     sw__pool_put(l, c->out.data, c->out.cap);
@@ -118,6 +123,21 @@ void sw__conn_free(sw_conn_t *c) {
 static void close_conn(sw_conn_t *c) {
     if (!(c->flags & CF_CLOSED))
         c->loop->be->close(c->loop, c);
+}
+
+void sw_conn_pin(sw_conn_t *c) {
+    c->pins++;
+}
+
+void sw_conn_unpin(sw_conn_t *c) {
+    if (--c->pins == 0 && (c->flags & CF_FREE_DEFERRED)) {
+        c->flags &= ~(uint32_t)CF_FREE_DEFERRED;
+        sw__conn_free(c);
+    }
+}
+
+int sw_conn_is_open(const sw_conn_t *c) {
+    return !(c->flags & CF_CLOSED);
 }
 
 /* ---- timers ------------------------------------------------------------------------------------------------ */

@@ -171,6 +171,8 @@ static int end_head(sw_conn_t *c, int64_t len) {
     int status = (int)c->resp_status;
     if (!out_reserve(c, 64))
         return -ENOMEM;
+    if (c->loop->listener_closed)
+        c->flags &= ~(uint32_t)CF_KEEP_ALIVE; /* a shutdown began after dispatch (pending handler): last response */
     char *p = c->out.data + c->out.len;
     if (len < 0) {
         APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
@@ -343,4 +345,18 @@ void sw__resp_error(sw_conn_t *c, int status, const char *msg) {
         sw_resp_body(c, body, n);
     }
     c->state = CS_CLOSING;
+}
+
+void sw_resp_abort(sw_conn_t *c) {
+    if ((c->flags & CF_CLOSED) || c->state != CS_HANDLER)
+        return;
+    sw__resp_error(c, 500, "the handler failed");
+    if (c->flags & CF_RESP_STARTED) {
+        /* Part of the response was queued or sent: sw__resp_error marked the connection closing; nothing else
+         * runs for a pending connection, so send what is queued (then close) or close now. */
+        if (sw__conn_has_output(c))
+            c->loop->be->want_write(c->loop, c);
+        else
+            c->loop->be->close(c->loop, c);
+    }
 }

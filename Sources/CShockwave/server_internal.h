@@ -73,6 +73,7 @@ enum {
     CF_CONTINUE_SENT = 1u << 9,
     CF_HTTP10 = 1u << 10,
     CF_IN_PROCESS = 1u << 11,  /* inside conn_process: do not re-enter */
+    CF_FREE_DEFERRED = 1u << 12, /* closed while pinned (sw_conn_pin): freed at the last sw_conn_unpin */
 };
 
 struct sw_conn {
@@ -83,6 +84,7 @@ struct sw_conn {
     uint16_t gen; /* bumped on reuse; part of io_uring user_data so stale completions are recognised */
     uint32_t index; /* slot in the loop's connection table */
     uint32_t requests;
+    uint32_t pins; /* sw_conn_pin: code answering later holds the struct; it is not freed or reused until 0 */
     uint32_t inflight; /* (uring) operations the kernel still holds */
     sw_loop_t *loop;
 

@@ -126,6 +126,17 @@ int sw_resp_chunk_end(sw_conn_t *c);
 /* A file range, sent with sendfile after the head. The fd is closed when sent or on error. */
 int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
 
+/* For answers that come later (SW_PENDING), loop thread only. A pin keeps the connection's struct, buffers and
+ * request view from being freed or reused (not the connection from closing: a peer reset or the shutdown deadline
+ * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. */
+void sw_conn_pin(sw_conn_t *c);
+void sw_conn_unpin(sw_conn_t *c);
+/* 1 while the connection is open, 0 once it is closed (then sw_resp_* calls on it do nothing useful). */
+int sw_conn_is_open(const sw_conn_t *c);
+/* Ends a pending response that cannot be completed (its handler failed): a 500 when none of it was sent yet,
+ * else the connection closes after what was sent. Loop thread only; does nothing on a closed connection. */
+void sw_resp_abort(sw_conn_t *c);
+
 /* The loop a connection belongs to, and its index (0..loops-1). */
 sw_loop_t *sw_conn_loop(sw_conn_t *c);
 uint32_t sw_loop_index(const sw_loop_t *l);
