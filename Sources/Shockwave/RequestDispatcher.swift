@@ -1,4 +1,5 @@
 internal import CShockwave
+internal import Synchronization
 
 /// What the C core calls for every request: the one `@convention(c)` trampoline and the box it finds the
 /// handler in.
@@ -49,5 +50,71 @@ final class SyncDispatcher<Handler: HTTPHandler>: RequestDispatcher, @unchecked 
 let requestTrampoline: sw_on_request_fn = { user, connection, request in
     Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
         $0.dispatch(connection.unsafelyUnwrapped, request.unsafelyUnwrapped)
+    }
+}
+
+/// Runs an async handler in a task on the loop's executor; the connection waits (SW_PENDING) meanwhile.
+///
+/// The connection is pinned (`sw_conn_pin`) from dispatch until the task ends, so its struct and the request
+/// view stay valid even if the client resets, and the loop does not exit under the task.
+final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unchecked Sendable {
+    let handler: Handler
+    /// Every loop's executor, for ``serverStopped()``.
+    private let executors = Mutex<[LoopExecutor]>([])
+
+    init(_ handler: Handler) {
+        self.handler = handler
+    }
+
+    /// What the task needs from the loop thread; moved into the task and used only on that loop thread.
+    struct Pending: @unchecked Sendable {
+        let connection: OpaquePointer
+        let view: sw_http_request_t
+        let loopIndex: Int
+        let thread: LoopThread
+    }
+
+    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        let executor = LoopExecutor.current ?? makeExecutor(for: connection)
+        sw_conn_pin(connection)
+        // The view struct lives on the C stack of this call; its pointers (head buffer, parsed head, body) live in
+        // the connection, which the pin and the parked state keep.
+        let pending = Pending(
+            connection: connection, view: view.pointee, loopIndex: loopIndex(of: connection), thread: .current)
+        let handler = self.handler
+        Task(executorPreference: executor) {
+            await Self.respond(handler, pending)
+        }
+        return Int32(SW_PENDING)
+    }
+
+    private static func respond(_ handler: Handler, _ pending: Pending) async {
+        let connection = pending.connection
+        defer {
+            pending.thread.check()
+            sw_conn_unpin(connection)
+        }
+        guard sw_conn_is_open(connection) != 0 else { return }
+        let request = withUnsafePointer(to: pending.view) { Request($0, loopIndex: pending.loopIndex) }
+        var response = ResponseWriter(connection: connection, owner: pending.thread)
+        do {
+            try await handler.handle(request, &response)
+            response.finishForHandler()
+        } catch {
+            response.failPending()
+        }
+    }
+
+    private func makeExecutor(for connection: OpaquePointer) -> LoopExecutor {
+        let executor = LoopExecutor(loop: sw_conn_loop(connection))
+        executor.registerOnCurrentThread()
+        executors.withLock { $0.append(executor) }
+        return executor
+    }
+
+    override func serverStopped() {
+        executors.withLock { all in
+            for executor in all { executor.stop() }
+        }
     }
 }

@@ -58,13 +58,21 @@ public struct ResponseWriter: ~Copyable {
     /// ``contentType`` can no longer change.
     @inlinable public var isStarted: Bool { phase != .idle }
 
-    private func checkThread() {
-        if let owner { owner.check() }
+    /// Whether the response can still reach the client. Always true in a synchronous handler; in an async
+    /// handler, false once the client has gone away or the server's shutdown deadline closed the connection
+    /// (writes then do nothing).
+    public var isConnectionOpen: Bool { owner == nil || sw_conn_is_open(connection) != 0 }
+
+    /// For async handlers: traps off the loop thread; false when the connection is gone.
+    private func usable() -> Bool {
+        guard let owner else { return true }
+        owner.check()
+        return sw_conn_is_open(connection) != 0
     }
 
-    /// Writes the status line and the table-driven fields, once.
+    /// Writes the status line and the table-driven fields, once. False when the head cannot take more fields.
     private mutating func startIfNeeded() -> Bool {
-        checkThread()
+        guard usable() else { return false }
         guard phase == .idle else { return phase == .head }
         let code = (100...999).contains(status.code) ? status.code : 500
         guard sw_resp_start(connection, Int32(code)) == 0 else { return false }
@@ -209,7 +217,7 @@ public struct ResponseWriter: ~Copyable {
     }
 
     private mutating func writeChunkBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard phase != .complete, startIfNeeded() || phase == .streaming else { return }
+        guard phase == .streaming ? usable() : startIfNeeded() else { return }
         if sw_resp_chunk(connection, bytes.baseAddress, bytes.count) == 0 {
             phase = .streaming
         }
@@ -218,7 +226,7 @@ public struct ResponseWriter: ~Copyable {
     /// Sends the last chunk and finishes a chunked response. Without earlier chunks, the response is a
     /// chunked one with an empty body.
     public mutating func finishChunks() {
-        guard phase != .complete, startIfNeeded() || phase == .streaming else { return }
+        guard phase == .streaming ? usable() : startIfNeeded() else { return }
         if sw_resp_chunk_end(connection) == 0 {
             phase = .complete
         }
@@ -242,6 +250,18 @@ public struct ResponseWriter: ~Copyable {
         status = .internalServerError
         contentType = .plainText
         body("Internal Server Error\n" as StaticString)
+    }
+
+    /// An async handler threw: as ``fail()``, but a pending connection has no caller to finish it, so an
+    /// incomplete response is aborted here (500 if none of it was sent, else close).
+    mutating func failPending() {
+        guard usable(), phase != .complete else { return }
+        if phase == .idle {
+            fail()
+        } else {
+            sw_resp_abort(connection)
+            phase = .complete
+        }
     }
 }
 

@@ -67,10 +67,20 @@ public final class Server: Sendable {
         self.init(configuration: configuration, handler: ClosureHandler(handler))
     }
 
-    init(configuration: ServerConfiguration, dispatcher: RequestDispatcher) {
+    /// A server that answers every request with an async handler, each in a task on its loop thread (see
+    /// ``AsyncHTTPHandler``).
+    public init<Handler: AsyncHTTPHandler>(configuration: ServerConfiguration = .init(), handler: Handler) {
         Self.checkLayouts()
         self.configuration = configuration
-        self.dispatcher = dispatcher
+        self.dispatcher = AsyncDispatcher(handler)
+    }
+
+    /// A server that answers every request with an async closure, each in a task on its loop thread.
+    public convenience init(
+        configuration: ServerConfiguration = .init(),
+        handler: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
+    ) {
+        self.init(configuration: configuration, handler: AsyncClosureHandler(handler))
     }
 
     deinit {

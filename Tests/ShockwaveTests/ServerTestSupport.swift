@@ -4,6 +4,12 @@
 import Shockwave
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The backends every server test runs on.
 enum TestBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case epoll
@@ -89,9 +95,24 @@ func withServer(
     _ backend: TestBackend, configure: (inout ServerConfiguration) -> Void = { _ in },
     handler: some HTTPHandler = TestRoutes(), _ body: (Server) throws -> Void
 ) throws {
+    try withServer(backend, configure: configure, make: { Server(configuration: $0, handler: handler) }, body)
+}
+
+/// As ``withServer(_:configure:handler:_:)`` with an async handler.
+func withAsyncServer(
+    _ backend: TestBackend, configure: (inout ServerConfiguration) -> Void = { _ in },
+    handler: some AsyncHTTPHandler = AsyncRoutes(), _ body: (Server) throws -> Void
+) throws {
+    try withServer(backend, configure: configure, make: { Server(configuration: $0, handler: handler) }, body)
+}
+
+func withServer(
+    _ backend: TestBackend, configure: (inout ServerConfiguration) -> Void,
+    make: (ServerConfiguration) -> Server, _ body: (Server) throws -> Void
+) throws {
     var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, loops: 2, backend: backend.configuration)
     configure(&configuration)
-    let server = Server(configuration: configuration, handler: handler)
+    let server = make(configuration)
     try startOrSkip(server, backend)
     defer {
         server.shutdown(deadline: .seconds(2))
@@ -121,4 +142,68 @@ func startOrSkip(_ server: Server, _ backend: TestBackend) throws {
 func skip(_ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> Never {
     print("note: skipping \(Test.current?.name ?? "test") case: \(message)")
     try Test.cancel(Comment(rawValue: message), sourceLocation: sourceLocation)
+}
+
+/// An actor the async routes visit, so a handler leaves its loop thread and must come back to it.
+actor Visits {
+    static let shared = Visits()
+    private var count = 0
+    func record() -> Int {
+        count += 1
+        return count
+    }
+}
+
+/// The routes of the async-handler tests.
+struct AsyncRoutes: AsyncHTTPHandler {
+    func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {
+        let path = request.path
+        if path == "/hello" {
+            response.contentType = .plainText
+            response.body("Hello, World!" as StaticString)
+        } else if path.hasPrefix("/sleep/") {
+            // /sleep/<ms>: suspends (a timer, an actor) and reports whether it came back to the same thread.
+            let before = pthread_self()
+            let ms = path.dropFirst(7).decimalInteger ?? 0
+            try await Task.sleep(for: .milliseconds(ms))
+            _ = await Visits.shared.record()
+            let same = pthread_equal(before, pthread_self()) != 0
+            let thread = currentThreadName()
+            response.body("slept \(ms) sameThread=\(same) thread=\(thread) loop=\(request.loopIndex) path=\(request.path)")
+        } else if path == "/echo" {
+            await Task.yield()
+            response.body(request.body)
+        } else if path == "/stream" {
+            for part in ["one ", "two ", "three"] {
+                try await Task.sleep(for: .milliseconds(2))
+                response.writeChunk(part)
+            }
+            response.finishChunks()
+        } else if path == "/throw" {
+            try await Task.sleep(for: .milliseconds(1))
+            throw TestError()
+        } else if path == "/throw-after-header" {
+            try response.header(name: "X-Before", value: "1")
+            try await Task.sleep(for: .milliseconds(1))
+            throw TestError()
+        } else if path == "/closed" {
+            // The client resets during the sleep; writing afterwards must do nothing.
+            try await Task.sleep(for: .milliseconds(300))
+            response.body(response.isConnectionOpen ? "open" : "closed")
+        } else {
+            response.status = .notFound
+            response.body("not found" as StaticString)
+        }
+    }
+}
+
+/// The calling thread's name, from /proc (loop threads are named sw-loop-N).
+func currentThreadName() -> String {
+    let fd = open("/proc/thread-self/comm", O_RDONLY)
+    guard fd >= 0 else { return "?" }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 32)
+    let n = read(fd, &bytes, bytes.count)
+    guard n > 0 else { return "?" }
+    return String(decoding: bytes[0..<n].filter { $0 != 10 }, as: UTF8.self)
 }

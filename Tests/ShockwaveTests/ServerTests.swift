@@ -668,3 +668,130 @@ final class SharedResult: Sendable {
         }
     }
 }
+
+@Suite(.serialized) struct AsyncHandlerTests {
+    @Test(arguments: TestBackend.allCases)
+    func runsAnAsyncHandlerOnItsLoopThreadAcrossSuspensions(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            let client = try SocketClient(port: server.port)
+            for _ in 0..<3 {
+                let response = try client.request("GET /sleep/5 HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(response.status == 200)
+                let text = response.bodyString
+                #expect(text.hasPrefix("slept 5 sameThread=true thread=sw-loop-"), "\(text)")
+                #expect(text.hasSuffix("path=/sleep/5"))
+            }
+            #expect(try client.request(get).bodyString == "Hello, World!")
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func keepsPipelinedResponsesInOrderWhileHandlersSuspend(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            let client = try SocketClient(port: server.port)
+            var batch = ""
+            for i in 0..<16 { batch += "GET /sleep/\(16 - i) HTTP/1.1\r\nHost: t\r\n\r\n" }
+            batch += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast"
+            try client.send(batch)
+            for i in 0..<16 {
+                let response = try client.readResponse()
+                #expect(response.bodyString.hasPrefix("slept \(16 - i) sameThread=true"), "\(response.bodyString)")
+            }
+            #expect(try client.readResponse().bodyString == "last")
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func streamsChunksWrittenBetweenSuspensions(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            let client = try SocketClient(port: server.port)
+            let response = try client.request("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(response.header("Transfer-Encoding") == "chunked")
+            #expect(response.bodyString == "one two three")
+            #expect(try client.request(get).status == 200)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func answers500WhenAnAsyncHandlerThrows(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            let client = try SocketClient(port: server.port)
+            #expect(try client.request("GET /throw HTTP/1.1\r\nHost: t\r\n\r\n").status == 500)
+            #expect(try client.request(get).status == 200)  // the connection lives on
+            let late = try SocketClient(port: server.port)
+            let response = try late.request("GET /throw-after-header HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(response.status == 500)
+            #expect(response.header("X-Before") == nil)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func survivesAClientThatResetsWhileItsHandlerIsSuspended(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            for _ in 0..<10 {
+                let client = try SocketClient(port: server.port)
+                try client.send("GET /closed HTTP/1.1\r\nHost: t\r\n\r\n")
+                usleep(20_000)
+                client.reset()
+            }
+            let other = try SocketClient(port: server.port)
+            for _ in 0..<3 { #expect(try other.request(get).status == 200) }
+            // Those handlers finish after their connections are gone; the server must still stop cleanly.
+            usleep(400_000)
+            #expect(try other.request("GET /sleep/1 HTTP/1.1\r\nHost: t\r\n\r\n").status == 200)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func servesTwoHundredConcurrentConnectionsWithAsyncHandlers(_ backend: TestBackend) throws {
+        try withAsyncServer(backend) { server in
+            let result = runLoad(
+                port: server.port, connections: 200, requestsPerConnection: 10,
+                request: Array("GET /sleep/1 HTTP/1.1\r\nHost: t\r\n\r\n".utf8), expectedBody: nil, timeLimit: 120)
+            #expect(result.errors.isEmpty, "\(result.errors.count) errors, first: \(result.errors.prefix(5))")
+            #expect(result.answered == 2_000)
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func answersSuspendedHandlersDuringAGracefulShutdown(_ backend: TestBackend) throws {
+        var configuration = ServerConfiguration(host: "127.0.0.1", loops: 2, backend: backend.configuration)
+        configuration.timeouts.idle = .seconds(30)
+        let server = Server(configuration: configuration, handler: AsyncRoutes())
+        try startOrSkip(server, backend)
+        if server.backend != backend.configuration {
+            server.shutdown(deadline: .zero)
+            server.wait()
+            try skip("asked for \(backend.rawValue), got \(server.backend)")
+        }
+        let clients = try (0..<20).map { _ in try SocketClient(port: server.port) }
+        for client in clients { try client.send("GET /sleep/200 HTTP/1.1\r\nHost: t\r\n\r\n") }
+        usleep(50_000)  // the handlers are sleeping now
+        server.shutdown(deadline: .seconds(10))
+        for client in clients {
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.header("Connection") == "close")
+            #expect(client.waitForClose())
+        }
+        server.wait()
+    }
+
+    @Test func acceptsAsyncAndSyncClosures() throws {
+        let sync = Server(configuration: .init(host: "127.0.0.1", backend: .epoll)) { _, response in
+            response.body("sync")
+        }
+        let async = Server(configuration: .init(host: "127.0.0.1", backend: .epoll)) { _, response in
+            await Task.yield()
+            response.body("async")
+        }
+        for (server, expected) in [(sync, "sync"), (async, "async")] {
+            try server.start()
+            defer {
+                server.shutdown(deadline: .seconds(1))
+                server.wait()
+            }
+            #expect(try SocketClient(port: server.port).request(get).bodyString == expected)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// Answers requests with `async` code, in a task that runs on the event-loop thread that read the request.
+///
+/// Each request gets a `Task` whose preferred executor is its loop (``Server`` feeds the loop's jobs through
+/// the C core's post queue), so the handler starts on the loop thread, may `await` anything — a database
+/// client, an actor, `Task.sleep` — and comes back to the loop thread to write the response. Meanwhile the
+/// connection is parked: it reads nothing more, and later pipelined requests wait their turn in order. Other
+/// connections of the loop go on being served.
+///
+/// ```swift
+/// struct Slow: AsyncHTTPHandler {
+///     func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {
+///         try await Task.sleep(for: .milliseconds(10))
+///         response.body("done")
+///     }
+/// }
+/// ```
+///
+/// Costs: the task (one allocation, plus one per suspension the runtime needs) and a post per resumption;
+/// nothing else. The request's views stay valid until the response is complete. Finishing, throwing and the
+/// response rules are those of ``HTTPHandler``. If the client goes away while the handler runs, writes to the
+/// response do nothing; ``ResponseWriter/isConnectionOpen`` tells. The writer must be used on the loop thread:
+/// keep `handle` nonisolated (do not isolate it to the main actor or another global actor), which the compiler
+/// enforces for the `inout` writer.
+///
+/// Graceful shutdown waits for handlers still running, even past its deadline (their connections are closed
+/// at the deadline, so their responses go nowhere): a handler that never returns keeps ``Server/wait()`` waiting.
+public protocol AsyncHTTPHandler: Sendable {
+    /// Answers one request. `request` and every view taken from it are valid until the response is complete.
+    func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws
+}
+
+/// An ``AsyncHTTPHandler`` made of a closure.
+public struct AsyncClosureHandler: AsyncHTTPHandler {
+    @usableFromInline let body: @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
+
+    @inlinable public init(_ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void) {
+        self.body = body
+    }
+
+    @inlinable public func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {
+        try await body(request, &response)
+    }
+}
