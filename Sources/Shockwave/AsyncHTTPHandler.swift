@@ -33,10 +33,12 @@ public protocol AsyncHTTPHandler: Sendable {
 public struct AsyncClosureHandler: AsyncHTTPHandler {
     @usableFromInline let body: @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
 
+    /// Wraps `body`, stored once and called for every request.
     @inlinable public init(_ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void) {
         self.body = body
     }
 
+    /// Calls the closure.
     @inlinable public func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {
         try await body(request, &response)
     }

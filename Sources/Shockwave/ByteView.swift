@@ -19,7 +19,9 @@ public struct ByteView: RandomAccessCollection, Equatable, CustomStringConvertib
 
     /// The address of index 0 (the first byte of the unsliced view); `nil` only for an empty view.
     @usableFromInline let base: UnsafePointer<UInt8>?
+    /// The index of the first byte (0 unless this view is a slice of another).
     public let startIndex: Int
+    /// One past the index of the last byte.
     public let endIndex: Int
 
     @inlinable init(base: UnsafePointer<UInt8>?, startIndex: Int, endIndex: Int) {
@@ -50,11 +52,13 @@ public struct ByteView: RandomAccessCollection, Equatable, CustomStringConvertib
     @inlinable public func index(_ i: Int, offsetBy distance: Int) -> Int { i + distance }
     @inlinable public func distance(from start: Int, to end: Int) -> Int { end - start }
 
+    /// The byte at `position`, which must be in `startIndex..<endIndex`.
     @inlinable public subscript(position: Int) -> UInt8 {
         precondition(position >= startIndex && position < endIndex, "ByteView index out of range")
         return base.unsafelyUnwrapped[position]
     }
 
+    /// A view of some of the bytes, with the same indices (and the same lifetime).
     @inlinable public subscript(bounds: Range<Int>) -> ByteView {
         precondition(bounds.lowerBound >= startIndex && bounds.upperBound <= endIndex, "ByteView range out of bounds")
         return ByteView(base: base, startIndex: bounds.lowerBound, endIndex: bounds.upperBound)

@@ -26,10 +26,12 @@ public protocol HTTPHandler: Sendable {
 public struct ClosureHandler: HTTPHandler {
     @usableFromInline let body: @Sendable (borrowing Request, inout ResponseWriter) throws -> Void
 
+    /// Wraps `body`, stored once and called for every request.
     @inlinable public init(_ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) throws -> Void) {
         self.body = body
     }
 
+    /// Calls the closure.
     @inlinable public func handle(_ request: borrowing Request, _ response: inout ResponseWriter) throws {
         try body(request, &response)
     }

@@ -10,7 +10,9 @@
 public struct RequestHeaders: RandomAccessCollection {
     /// One field line: the name as sent (case preserved) and the value without surrounding whitespace.
     public struct Field {
+        /// The field name as sent; compare with ``ByteView/equalsIgnoringCase(_:)``.
         public let name: ByteView
+        /// The value, without leading and trailing spaces and tabs.
         public let value: ByteView
 
         @inlinable init(name: ByteView, value: ByteView) {
@@ -40,6 +42,7 @@ public struct RequestHeaders: RandomAccessCollection {
 
     @inlinable func value(at i: Int) -> ByteView { ByteView(start: buffer + word(i, 2), count: word(i, 3)) }
 
+    /// The field at `position` (0 for the first sent).
     @inlinable public subscript(position: Int) -> Field {
         precondition(position >= 0 && position < count, "header index out of range")
         return Field(name: name(at: position), value: value(at: position))

@@ -267,6 +267,7 @@ public struct ResponseWriter: ~Copyable {
 
 /// Why ``ResponseWriter/header(name:value:)`` refused a field.
 public struct ResponseWriterError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Why the field was refused.
     public enum Kind: Sendable, Hashable {
         /// The name is empty or has a character outside the token set (RFC 9110 5.6.2).
         case invalidName
@@ -280,6 +281,7 @@ public struct ResponseWriterError: Error, Sendable, Hashable, CustomStringConver
         case outOfMemory
     }
 
+    /// Why the field was refused.
     public var kind: Kind
     /// The field name concerned.
     public var name: String

@@ -206,6 +206,15 @@ public final class Server: Sendable {
         wait()
     }
 
+    /// Runs `body` with the C server and its loop count while the server runs (under the state lock, so the
+    /// server cannot be freed meanwhile); nil otherwise.
+    func withRunningServer<R>(_ body: (OpaquePointer, Int) -> R) -> R? {
+        state.withLock { state in
+            guard case .running(let server) = state.phase else { return nil }
+            return body(server.pointer, state.loopCount)
+        }
+    }
+
     /// Keeps signal sources alive as long as the server runs.
     func retain(_ sources: [SignalSource]) {
         state.withLock { $0.signalSources += sources }

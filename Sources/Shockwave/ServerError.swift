@@ -26,12 +26,14 @@ public struct ServerError: Error, Sendable, Hashable, CustomStringConvertible {
         case system
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// The `errno` value behind the error (for example `EADDRINUSE`), or 0.
     public var code: Int32
     /// A sentence saying what failed, with the system's description of the error.
     public var message: String
 
+    /// An error with the given parts (for tests and adapters; the server makes its own).
     public init(kind: Kind, code: Int32, message: String) {
         self.kind = kind
         self.code = code

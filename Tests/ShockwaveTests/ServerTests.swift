@@ -142,6 +142,22 @@ final class SharedResult: Sendable {
         #expect(throws: (any Error).self) { try SocketClient(port: server.port).request(get) }
     }
 
+    @Test(arguments: TestBackend.allCases)
+    func countsConnectionsRequestsAndBytesPerLoop(_ backend: TestBackend) throws {
+        try withServer(backend) { server in
+            #expect(server.loopMetrics.count == 2)
+            let client = try SocketClient(port: server.port)
+            for _ in 0..<3 { #expect(try client.request(get).status == 200) }
+            let metrics = server.loopMetrics
+            #expect(metrics.reduce(0) { $0 + $1.connectionsAccepted } == 1)
+            #expect(metrics.reduce(0) { $0 + $1.connectionsOpen } == 1)
+            #expect(metrics.reduce(0) { $0 + $1.requests } == 3)
+            #expect(metrics.reduce(0) { $0 + $1.bytesIn } == 3 * get.utf8.count)
+            #expect(metrics.reduce(0) { $0 + $1.bytesOut } > 0)  // io_uring counts a send when its completion is reaped
+            #expect(metrics.reduce(0) { $0 + $1.rejectedRequests } == 0)
+        }
+    }
+
     // MARK: HTTP/1.1 behaviour
 
     @Test(arguments: TestBackend.allCases)
@@ -459,6 +475,7 @@ final class SharedResult: Sendable {
             let client = try SocketClient(port: server.port)
             let response = try client.request(attempt.request)
             #expect(response.status == 400)
+            #expect(server.loopMetrics.reduce(0) { $0 + $1.rejectedRequests } == 1)
             #expect(response.header("Connection") == "close")
             #expect(client.waitForClose())
         }
@@ -503,6 +520,7 @@ final class SharedResult: Sendable {
                 }
             }
             #expect(cut, "the server kept a trickling client past 100 field lines")
+            #expect(server.loopMetrics.reduce(0) { $0 + $1.timeouts } >= 1)
             if !answer.isEmpty {
                 #expect(String(decoding: answer.prefix(12), as: UTF8.self) == "HTTP/1.1 408")
             }
