@@ -131,7 +131,7 @@ func startOrSkip(_ server: Server, _ backend: TestBackend) throws {
     do { try server.start() } catch { failure = error }
     if let failure {
         if failure.kind == .backendUnavailable && backend == .uring {
-            try skip("io_uring is not available in this build or kernel: \(failure.message)")
+            try skip(failure.message)
         }
         throw failure
     }

@@ -67,32 +67,26 @@ final class SharedResult: Sendable {
     }
 
     @Test func startFailsWithAddressInUseWhenThePortIsTaken() throws {
-        try withServer(.epoll) { first in
-            let second = Server(configuration: .init(host: "127.0.0.1", port: first.port, backend: .epoll)) { _, r in r.end() }
-            // SO_REUSEPORT lets sockets of the same user share a port only when all set it before binding; the
-            // first server's listeners do, so take the port with a plain socket instead.
-            _ = second
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var addr = loopback(port: 0)
-            let bound = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(bound == 0)
-            listen(fd, 1)
-            var got = sockaddr_in()
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &got) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }
-            let takenPort = Int(UInt16(bigEndian: got.sin_port))
-            let server = Server(configuration: .init(host: "127.0.0.1", port: takenPort)) { _, r in r.end() }
-            let error = #expect(throws: ServerError.self) { try server.start() }
-            #expect(error?.kind == .addressInUse)
-            #expect(error?.code == EADDRINUSE)
-            #expect(error?.message.contains("127.0.0.1:\(takenPort)") == true)
-            #expect(error?.message.contains("in use") == true)
+        // A plain listener without SO_REUSEPORT holds the port, so the server's listeners cannot share it.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = loopback(port: 0)
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        try #require(bound == 0 && listen(fd, 1) == 0)
+        var got = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &got) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        let takenPort = Int(UInt16(bigEndian: got.sin_port))
+        let server = Server(configuration: .init(host: "127.0.0.1", port: takenPort)) { _, r in r.end() }
+        let error = #expect(throws: ServerError.self) { try server.start() }
+        #expect(error?.kind == .addressInUse)
+        #expect(error?.code == EADDRINUSE)
+        #expect(error?.message == "cannot listen on 127.0.0.1:\(takenPort): Address already in use")
+        #expect(!server.isRunning)
     }
 
     @Test func startRefusesConfigurationValuesOutOfRange() {
