@@ -10,11 +10,19 @@ let package = Package(
         .executable(name: "shockwave-hello", targets: ["ShockwaveHello"]),
     ],
     targets: [
-        // The C core: parser, SIMD scanners, tables. C11; no -march: the SIMD kernels carry
+        // liburing, found through pkg-config (Debian: liburing-dev). Only the io_uring backend uses it;
+        // the epoll fallback is chosen at run time where io_uring is unavailable.
+        .systemLibrary(
+            name: "CLibUring",
+            pkgConfig: "liburing",
+            providers: [.apt(["liburing-dev"])]
+        ),
+        // The C core: parser, SIMD scanners, tables, event loops. C11; no -march: the SIMD kernels carry
         // target attributes and are chosen at run time.
         .target(
             name: "CShockwave",
-            cSettings: [.define("_GNU_SOURCE")]
+            dependencies: ["CLibUring"],
+            cSettings: [.define("_GNU_SOURCE"), .define("SW_HAVE_URING")]
         ),
         .target(name: "Shockwave", dependencies: ["CShockwave"]),
         .target(name: "Bolt", dependencies: ["Shockwave"]),

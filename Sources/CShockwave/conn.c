@@ -98,6 +98,15 @@ sw_conn_t *sw__conn_new(sw_loop_t *l, int fd) {
     return c;
 }
 
+/* The write buffer a finished send was reading, if `out` grew meanwhile (see out_reserve). */
+static void release_out_old(sw_conn_t *c) {
+    if (c->out_old.data != NULL) {
+        sw__pool_put(c->loop, c->out_old.data, c->out_old.cap);
+        c->out_old.data = NULL;
+        c->out_old.cap = 0;
+    }
+}
+
 void sw__conn_free(sw_conn_t *c) {
     sw_loop_t *l = c->loop;
     sw__timer_clear(l, c);
@@ -107,6 +116,7 @@ void sw__conn_free(sw_conn_t *c) {
         return;
     }
     sw__resp_reset(c); /* releases borrowed bodies and files */
+    release_out_old(c);
     sw__pool_put(l, c->in.data, c->in.cap);
     sw__pool_put(l, c->out.data, c->out.cap);
     c->in.data = c->out.data = NULL;
@@ -306,6 +316,10 @@ void sw__conn_response_done(sw_conn_t *c) {
     if (was_pending) {
         /* An async handler finished: go on with pipelined requests, then send. */
         process(c);
+        /* Reading paused while the handler ran (sw__conn_read_space gave 0): resume it, or a ring backend never
+         * reads the next request and an edge-triggered one misses the bytes that arrived meanwhile. */
+        if (!(c->flags & CF_CLOSED) && c->state != CS_HANDLER)
+            c->loop->be->want_read(c->loop, c);
     }
 }
 
@@ -542,6 +556,7 @@ static void release_seg(sw_seg_t *s) {
 }
 
 void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
+    release_out_old(c);
     if (c->flags & CF_CLOSED)
         return;
     if (n < 0) {

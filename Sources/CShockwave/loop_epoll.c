@@ -117,8 +117,11 @@ static void push_ready(ep_state_t *s, sw_conn_t *c) {
     s->ready[s->nready++] = c;
 }
 
-/* Reads until EAGAIN or the budget is spent. Returns true if input may remain. */
-static bool read_some(sw_conn_t *c) {
+/* Reads until EAGAIN or the budget is spent. Returns true if input may remain. `to_eof`: a short read does not
+ * prove the socket drained, since the peer's FIN may wait behind the data (EPOLLRDHUP, or an edge that arrived
+ * while reading was paused): read on until EAGAIN or 0, so a half-close after a request is seen now, not at the
+ * idle timeout. */
+static bool read_some(sw_conn_t *c, bool to_eof) {
     for (int i = 0; i < READS_PER_EVENT; i++) {
         if (c->flags & CF_CLOSED)
             return false;
@@ -136,7 +139,7 @@ static bool read_some(sw_conn_t *c) {
             return false;
         }
         sw__conn_on_read(c, n);
-        if (n == 0 || (uint32_t)n < space)
+        if (n == 0 || ((uint32_t)n < space && !to_eof))
             return false; /* a short read means the socket is drained (stream sockets) */
     }
     return true;
@@ -152,7 +155,7 @@ static void on_conn_event(sw_loop_t *l, sw_conn_t *c, uint32_t events) {
     if ((events & EPOLLOUT) && (c->flags & CF_WANT_WRITE))
         flush(c);
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
-        if (read_some(c))
+        if (read_some(c, (events & (EPOLLRDHUP | EPOLLHUP)) != 0))
             push_ready(l->be_state, c);
     }
 }
@@ -216,7 +219,7 @@ static void ep_run(sw_loop_t *l) {
         s->nready = 0;
         for (uint32_t i = 0; i < nready; i++) {
             sw_conn_t *c = s->ready[i];
-            if (!(c->flags & CF_CLOSED) && c->loop == l && read_some(c))
+            if (!(c->flags & CF_CLOSED) && c->loop == l && read_some(c, true))
                 push_ready(s, c);
         }
         for (int i = 0; i < n; i++) {
@@ -252,7 +255,7 @@ static void ep_want_write(sw_loop_t *l, sw_conn_t *c) {
 
 static void ep_want_read(sw_loop_t *l, sw_conn_t *c) {
     /* Edge-triggered: bytes that arrived while reading was paused raised no new edge; read now. */
-    if (read_some(c))
+    if (read_some(c, true))
         push_ready(l->be_state, c);
 }
 

@@ -41,7 +41,10 @@ static bool out_reserve(sw_conn_t *c, size_t n) {
         return false;
     if (b->data != NULL) {
         memcpy(p, b->data, b->len);
-        sw__pool_put(c->loop, b->data, b->cap);
+        if ((c->flags & CF_SENDING) && c->out_old.data == NULL)
+            c->out_old = *b; /* an io_uring send in flight still reads the old bytes: keep them until it completes */
+        else
+            sw__pool_put(c->loop, b->data, b->cap);
     }
     b->data = p;
     b->cap = cap;

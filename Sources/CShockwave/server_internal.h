@@ -98,6 +98,8 @@ struct sw_conn {
     sw_chunked_decoder_t dec;
 
     sw_buf_t out;         /* serialized response bytes */
+    sw_buf_t out_old;     /* (uring) the write buffer a send in flight still reads after `out` grew; returned to the
+                             pool when that send completes (sw__conn_on_written) or the connection is freed */
     sw_seg_t segs[SW_MAX_SEGS];
     uint32_t nsegs, seg_head;
     uint64_t seg_sent;    /* bytes of segs[seg_head] already sent */

@@ -1,0 +1,650 @@
+/* The io_uring backend: multishot accept, one recv and at most one send in flight per connection, everything a
+ * loop turn prepares submitted together with the wait for completions (one io_uring_enter per turn). It drives
+ * the same connection logic as the epoll backend (conn.c): completions feed sw__conn_on_read and
+ * sw__conn_on_written.
+ *
+ * Reads go straight into the connection's own input buffer (sw__conn_read_space), not into a provided-buffer
+ * ring. A buffer ring pays when it lets idle connections hold no buffer; here the connection keeps its input
+ * buffer between requests anyway (the parser's spans are offsets into it, and partial or pipelined requests
+ * accumulate there), so a ring would add a copy per recv and its own bookkeeping and save no memory.
+ *
+ * Lifetimes: a connection closed while the kernel still holds operations for it (c->inflight > 0) is marked
+ * CF_CLOSED, its operations are cancelled and its fd is closed; the struct and its buffers are freed
+ * (sw__conn_free) when the last completion arrives, so no operation ever writes into or reads from freed or
+ * reused memory. */
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+#define UR_SQ_ENTRIES 1024u            /* one turn's submissions; a turn that prepares more submits early (sqe_get) */
+#define UR_CQ_ENTRIES 8192u            /* a few completions per connection per turn; overflow is kept (FEAT_NODROP) */
+#define UR_IOV 32                      /* iovecs per sendmsg: a pipelined batch's responses in one send */
+#define UR_SENDFILE_CHUNK (512u << 10) /* a file range goes out at most this much per turn */
+#define UR_ACCEPT_BACKOFF_MS 100
+
+/* ---- user_data ------------------------------------------------------------------------------------------------------
+ *
+ *   63       56 55      48 47                32 31                                 0
+ *  +-----------+----------+--------------------+------------------------------------+
+ *  |  op kind  |    0     | conn generation    | conn index (slot in l->conns)      |
+ *  +-----------+----------+--------------------+------------------------------------+
+ *
+ * Operations that belong to no connection (accept, wake, cancel, close) carry generation and index 0. A
+ * completion for a connection is taken only if the slot holds a connection of the same generation; since a slot
+ * is reused only after its connection's in-flight count drops to zero, a mismatch cannot happen and the check is
+ * a guard. liburing's internal timeout (LIBURING_UDATA_TIMEOUT, all ones) is never used: the probe requires
+ * IORING_FEAT_EXT_ARG, and its kind 0xFF is ignored anyway. */
+enum {
+    OP_ACCEPT = 1, /* multishot (or, on kernels before 5.19, single-shot) accept on the loop's listener */
+    OP_WAKE,       /* multishot POLLIN on the loop's eventfd */
+    OP_RECV,       /* recv into the connection's input buffer */
+    OP_SEND,       /* send/sendmsg of the queued output */
+    OP_POLLOUT,    /* waiting for room to sendfile a file range */
+    OP_CANCEL,     /* ASYNC_CANCEL of one of the above */
+    OP_CLOSE,      /* IORING_OP_CLOSE of a connection's or the listener's fd */
+};
+
+static inline uint64_t ud_pack(unsigned op, uint16_t gen, uint32_t index) {
+    return (uint64_t)op << 56 | (uint64_t)gen << 32 | index;
+}
+static inline unsigned ud_op(uint64_t ud) {
+    return (unsigned)(ud >> 56);
+}
+static inline uint16_t ud_gen(uint64_t ud) {
+    return (uint16_t)(ud >> 32);
+}
+static inline uint32_t ud_index(uint64_t ud) {
+    return (uint32_t)ud;
+}
+
+/* Per connection slot: where a sendmsg's header and iovecs live until the kernel has read them (with
+ * IORING_FEAT_SUBMIT_STABLE, until submission; the slot keeps them for the whole operation anyway). Allocated
+ * the first time a slot sends and reused by every later connection in that slot: no allocation per request. */
+typedef struct {
+    struct msghdr mh;
+    struct iovec iov[UR_IOV];
+    uint32_t recv_len;    /* space offered to the recv in flight */
+    bool recv_poll_first; /* ... and whether it skipped the first attempt (IORING_RECVSEND_POLL_FIRST) */
+    uint8_t send_op;      /* OP_SEND or OP_POLLOUT while CF_SENDING */
+} ur_conn_t;
+
+typedef struct {
+    struct io_uring ring;
+    bool ring_live;
+    unsigned setup_flags;
+    uint8_t skip_success; /* IOSQE_CQE_SKIP_SUCCESS where the kernel has it (5.17): no CQE for a close that worked */
+    bool accept_inflight; /* an accept is armed (until its last CQE, the one without IORING_CQE_F_MORE) */
+    bool accept_multishot;
+    bool wake_armed;
+    bool wake_multishot;
+    bool poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (5.19) */
+    ur_conn_t **uc;  /* by connection index; the blocks never move */
+    uint32_t uc_cap;
+} ur_state_t;
+
+/* ---- ring setup -------------------------------------------------------------------------------------------------- */
+
+/* Setup flags, best first; a kernel that does not know one answers EINVAL and the next tier is tried.
+ * - SINGLE_ISSUER (6.0): only the loop thread, which creates the ring, ever submits (other threads wake the
+ *   loop through the eventfd), so the kernel may skip the locking a shared submitter would need.
+ * - DEFER_TASKRUN (6.1, needs SINGLE_ISSUER): completion work runs only when the loop enters the kernel to wait
+ *   for events, not by interrupting the thread (IPIs, task work on any syscall return) in the middle of
+ *   handling a batch; completions arrive batched, at the moment the loop asks for them.
+ * - COOP_TASKRUN (5.19): without DEFER_TASKRUN, at least do not IPI the thread for task work; it runs at its
+ *   next kernel transition, which a ring loop makes every turn. Redundant with DEFER_TASKRUN, so only in the
+ *   fallback tiers.
+ * - SUBMIT_ALL (5.18): an SQE that fails at submission (say EBADF) posts its error CQE and the rest of the
+ *   batch is still submitted, instead of submission stopping there.
+ * - CQSIZE: a completion queue larger than the default 2x SQ, since one turn can complete a recv, a send and a
+ *   cancel per connection. */
+static const unsigned setup_tiers[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SUBMIT_ALL,
+    0,
+};
+
+static int ring_setup(struct io_uring *ring, unsigned sq, unsigned cq, unsigned *flags_out) {
+    int r = -EINVAL;
+    for (size_t i = 0; i < sizeof setup_tiers / sizeof setup_tiers[0]; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = setup_tiers[i];
+        if (cq != 0) {
+            p.flags |= IORING_SETUP_CQSIZE;
+            p.cq_entries = cq;
+        }
+        do {
+            r = io_uring_queue_init_params(sq, ring, &p); /* liburing returns -errno */
+        } while (r == -EINTR);
+        if (r == 0) {
+            *flags_out = setup_tiers[i];
+            return 0;
+        }
+        if (r != -EINVAL)
+            return r; /* EPERM, ENOSYS (seccomp, io_uring_disabled), ENOMEM: no tier will do better */
+    }
+    return r;
+}
+
+int sw__uring_probe(void) {
+    struct io_uring ring;
+    unsigned flags;
+    int r = ring_setup(&ring, 8, 0, &flags);
+    if (r < 0)
+        return r;
+    /* EXT_ARG (5.11): the wait carries its timeout, no timeout SQE; NODROP (5.5): completions are never lost
+     * when the CQ is full. */
+    if ((ring.features & (IORING_FEAT_EXT_ARG | IORING_FEAT_NODROP)) != (IORING_FEAT_EXT_ARG | IORING_FEAT_NODROP)) {
+        r = -EOPNOTSUPP;
+    } else {
+        struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
+        if (p == NULL) {
+            r = -EOPNOTSUPP; /* before 5.6 */
+        } else {
+            static const int ops[] = {IORING_OP_ACCEPT,   IORING_OP_RECV,         IORING_OP_SEND, IORING_OP_SENDMSG,
+                                      IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL, IORING_OP_CLOSE};
+            for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+                if (!io_uring_opcode_supported(p, ops[i]))
+                    r = -EOPNOTSUPP;
+            io_uring_free_probe(p);
+        }
+    }
+    io_uring_queue_exit(&ring);
+    return r;
+}
+
+/* ---- submission helpers ------------------------------------------------------------------------------------------ */
+
+/* An SQE, submitting what is queued first when the SQ is full (a very busy turn). NULL only if that fails. */
+static struct io_uring_sqe *sqe_get(ur_state_t *s) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (sqe == NULL) {
+        int r;
+        do {
+            r = io_uring_submit(&s->ring);
+        } while (r == -EINTR);
+        sqe = io_uring_get_sqe(&s->ring);
+    }
+    return sqe;
+}
+
+static void submit_cancel(ur_state_t *s, uint64_t target) {
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe == NULL)
+        return; /* the target still completes on its own (peer activity or the ring's teardown) */
+    io_uring_prep_cancel64(sqe, target, 0);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_CANCEL, 0, 0));
+    sqe->flags |= s->skip_success;
+}
+
+/* Closes `fd` through the ring, after every SQE already queued this turn. Closing it at once with close(2)
+ * would free the number while queued SQEs still name it, and an accept (this loop's or another loop's: they
+ * share the fd table) could take the number first; the queued send would then go to someone else's socket. */
+static void submit_close(ur_state_t *s, int fd) {
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe == NULL) {
+        close(fd); /* sqe_get submitted what was queued (or could not; then nothing better is left) */
+        return;
+    }
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_CLOSE, 0, 0));
+    sqe->flags |= s->skip_success;
+}
+
+static ur_conn_t *uconn(ur_state_t *s, const sw_conn_t *c) {
+    if (c->index >= s->uc_cap) {
+        uint32_t cap = s->uc_cap ? s->uc_cap : 64;
+        while (cap <= c->index)
+            cap *= 2;
+        ur_conn_t **n = realloc(s->uc, cap * sizeof *n);
+        if (n == NULL)
+            return NULL;
+        memset(n + s->uc_cap, 0, (cap - s->uc_cap) * sizeof *n);
+        s->uc = n;
+        s->uc_cap = cap;
+    }
+    if (s->uc[c->index] == NULL)
+        s->uc[c->index] = calloc(1, sizeof(ur_conn_t));
+    return s->uc[c->index];
+}
+
+/* ---- connections ------------------------------------------------------------------------------------------------- */
+
+static void ur_close(sw_loop_t *l, sw_conn_t *c) {
+    ur_state_t *s = l->be_state;
+    if (c->flags & CF_CLOSED)
+        return;
+    c->flags |= CF_CLOSED; /* from here on its completions are only counted */
+    sw__timer_clear(l, c); /* a closed connection waiting for its cancellations must not time out again */
+    if (c->flags & CF_RECVING)
+        submit_cancel(s, ud_pack(OP_RECV, c->gen, c->index));
+    if (c->flags & CF_SENDING)
+        submit_cancel(s, ud_pack(s->uc[c->index]->send_op, c->gen, c->index));
+    submit_close(s, c->fd);
+    c->fd = -1;
+    if (c->inflight == 0)
+        sw__conn_free(c);
+}
+
+/* Arms a recv into the space the connection offers, unless one is in flight or reading is paused. `drained`:
+ * the last recv came back short, so the socket is empty and the next bytes come only after our response (a
+ * keep-alive client waits for it); IORING_RECVSEND_POLL_FIRST then skips the attempt that would find nothing
+ * and arms the poll at once. */
+static void arm_recv(sw_loop_t *l, sw_conn_t *c, bool drained) {
+    ur_state_t *s = l->be_state;
+    if (c->flags & (CF_CLOSED | CF_RECVING))
+        return;
+    char *at;
+    uint32_t space = sw__conn_read_space(c, &at);
+    if (space == 0)
+        return; /* paused (pending handler, or the buffer at its limit); want_read resumes */
+    ur_conn_t *u = uconn(s, c);
+    struct io_uring_sqe *sqe = u != NULL ? sqe_get(s) : NULL;
+    if (sqe == NULL) {
+        ur_close(l, c);
+        return;
+    }
+    io_uring_prep_recv(sqe, c->fd, at, space, 0);
+    u->recv_len = space;
+    u->recv_poll_first = drained && s->poll_first;
+    if (u->recv_poll_first)
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, c->index));
+    c->flags |= CF_RECVING;
+    c->inflight++;
+}
+
+static void arm_pollout(sw_loop_t *l, sw_conn_t *c, ur_conn_t *u) {
+    struct io_uring_sqe *sqe = sqe_get(l->be_state);
+    if (sqe == NULL) {
+        ur_close(l, c);
+        return;
+    }
+    io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_POLLOUT, c->gen, c->index));
+    u->send_op = OP_POLLOUT;
+    c->flags |= CF_SENDING;
+    c->inflight++;
+}
+
+/* A file range goes out with a synchronous sendfile from the loop thread: zero-copy from the page cache, and no
+ * pipe per connection as IORING_OP_SPLICE would need (file -> pipe -> socket, two linked splices per chunk).
+ * The socket is non-blocking, so a full send buffer gives EAGAIN, and a one-shot POLLOUT then stands in for
+ * the send in flight. After a chunk of UR_SENDFILE_CHUNK the same poll yields the turn to other connections.
+ * The cost of this choice: a file that is not in the page cache makes the loop thread wait for the disk.
+ * Returns true when the segment is done and the next output may be sent now. */
+static bool send_file(sw_loop_t *l, sw_conn_t *c, ur_conn_t *u, sw_seg_t *f) {
+    off_t off = (off_t)(f->off + c->seg_sent);
+    uint64_t left = f->len - c->seg_sent;
+    ssize_t w;
+    do {
+        w = sendfile(c->fd, f->fd, &off, left > UR_SENDFILE_CHUNK ? UR_SENDFILE_CHUNK : (size_t)left);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        arm_pollout(l, c, u);
+        return false;
+    }
+    if (w == 0) {
+        w = -1;
+        errno = EIO; /* the file is shorter than promised */
+    }
+    if (w < 0) {
+        sw__conn_on_written(c, -errno);
+        return false;
+    }
+    sw__conn_on_written(c, w);
+    if (c->flags & CF_CLOSED)
+        return false;
+    if (sw__conn_file_seg(c) == f) {
+        arm_pollout(l, c, u); /* more of this range: next turn, when there is room */
+        return false;
+    }
+    return true;
+}
+
+/* Sends the queued output: one send (or sendmsg for several pieces) in flight at a time. */
+static void start_send(sw_loop_t *l, sw_conn_t *c) {
+    ur_state_t *s = l->be_state;
+    for (;;) {
+        if ((c->flags & (CF_CLOSED | CF_SENDING)) || !sw__conn_has_output(c))
+            return;
+        ur_conn_t *u = uconn(s, c);
+        if (u == NULL) {
+            sw__conn_on_written(c, -ENOMEM);
+            return;
+        }
+        int n = sw__conn_iov(c, u->iov, UR_IOV);
+        if (n > 0) {
+            struct io_uring_sqe *sqe = sqe_get(s);
+            if (sqe == NULL) {
+                sw__conn_on_written(c, -ENOMEM);
+                return;
+            }
+            /* MSG_NOSIGNAL: a peer that went away gives EPIPE, never SIGPIPE */
+            if (n == 1) {
+                io_uring_prep_send(sqe, c->fd, u->iov[0].iov_base, u->iov[0].iov_len, MSG_NOSIGNAL);
+            } else {
+                memset(&u->mh, 0, sizeof u->mh);
+                u->mh.msg_iov = u->iov;
+                u->mh.msg_iovlen = (size_t)n;
+                io_uring_prep_sendmsg(sqe, c->fd, &u->mh, MSG_NOSIGNAL);
+            }
+            io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, c->index));
+            u->send_op = OP_SEND;
+            c->flags |= CF_SENDING;
+            c->inflight++;
+            return;
+        }
+        sw_seg_t *f = sw__conn_file_seg(c);
+        if (f == NULL || !send_file(l, c, u, f))
+            return;
+    }
+}
+
+static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res) {
+    c->inflight--;
+    if (op == OP_RECV)
+        c->flags &= ~(uint32_t)CF_RECVING;
+    else
+        c->flags &= ~(uint32_t)CF_SENDING;
+    if (c->flags & CF_CLOSED) {
+        if (c->inflight == 0)
+            sw__conn_free(c);
+        return;
+    }
+    switch (op) {
+    case OP_RECV: {
+        ur_state_t *s = l->be_state;
+        ur_conn_t *u = s->uc[c->index]; /* exists: arm_recv made it */
+        if (res == -EINVAL && u->recv_poll_first) {
+            s->poll_first = false; /* before 5.19 */
+            res = -EAGAIN;
+        }
+        if (res == -EINTR || res == -EAGAIN) {
+            arm_recv(l, c, false);
+            return;
+        }
+        bool drained = res > 0 && (uint32_t)res < u->recv_len;
+        sw__conn_on_read(c, res); /* 0 = EOF, < 0 = -errno; may close c (then freed here or at its last CQE) */
+        if (res > 0 && !(c->flags & (CF_CLOSED | CF_READ_EOF)))
+            arm_recv(l, c, drained);
+        return;
+    }
+    case OP_SEND:
+        if (res == -EINTR || res == -EAGAIN)
+            res = 0; /* nothing sent; try again */
+        sw__conn_on_written(c, res);
+        start_send(l, c);
+        return;
+    case OP_POLLOUT:
+        /* POLLERR and POLLHUP are reported too; the next sendfile then fails with the real error */
+        if (res < 0)
+            sw__conn_on_written(c, res);
+        else
+            start_send(l, c);
+        return;
+    }
+}
+
+/* ---- accept ------------------------------------------------------------------------------------------------------ */
+
+static void arm_accept(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe == NULL) {
+        l->accept_paused = true;
+        l->accept_retry_ms = l->now_ms + UR_ACCEPT_BACKOFF_MS;
+        return;
+    }
+    /* the accepted sockets are non-blocking for the synchronous sendfile; io_uring's recv and send still wait
+     * for data or room by polling */
+    if (s->accept_multishot)
+        io_uring_prep_multishot_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    else
+        io_uring_prep_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_ACCEPT, 0, 0));
+    s->accept_inflight = true;
+}
+
+/* Stops accepting for a while: at the connection limit (until one closes) or out of descriptors (for
+ * UR_ACCEPT_BACKOFF_MS), instead of spinning on a listener that stays ready. */
+static void pause_accept(sw_loop_t *l, uint32_t backoff_ms) {
+    ur_state_t *s = l->be_state;
+    l->accept_retry_ms = l->now_ms + backoff_ms;
+    if (l->accept_paused)
+        return;
+    l->accept_paused = true;
+    if (s->accept_inflight && s->accept_multishot)
+        submit_cancel(s, ud_pack(OP_ACCEPT, 0, 0));
+}
+
+/* Once a turn: re-arms the accept when it ended (a multishot can end: error, cancel, or the kernel's choice)
+ * or when a pause is over. */
+static void maybe_arm_accept(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    if (l->listener_closed || l->listen_fd < 0 || s->accept_inflight)
+        return;
+    if (l->accept_paused) {
+        if (l->conns_open >= l->max_conns || l->now_ms < l->accept_retry_ms)
+            return;
+        l->accept_paused = false;
+    }
+    arm_accept(l);
+}
+
+static void on_accept(sw_loop_t *l, int res, unsigned cqe_flags) {
+    ur_state_t *s = l->be_state;
+    if (!(cqe_flags & IORING_CQE_F_MORE))
+        s->accept_inflight = false; /* this accept is over; maybe_arm_accept re-arms it */
+    if (res >= 0) {
+        if (l->listener_closed) {
+            close(res); /* accepted just before the listener was cancelled: refuse it as epoll's close would */
+            return;
+        }
+        sw__tune_socket(l->server, res);
+        sw_conn_t *c = sw__conn_new(l, res); /* closes the fd itself when over the limit */
+        if (c == NULL)
+            return;
+        if (uconn(s, c) == NULL) {
+            ur_close(l, c);
+            return;
+        }
+        arm_recv(l, c, false); /* the first request is usually there already; the recv completes at submission */
+        if (l->conns_open >= l->max_conns)
+            pause_accept(l, 0);
+        return;
+    }
+    switch (-res) {
+    case ECANCELED: /* paused or stopped */
+    case ECONNABORTED:
+    case EINTR:
+    case EAGAIN:
+        return;
+    case EINVAL:
+        if (s->accept_multishot) {
+            s->accept_multishot = false; /* before 5.19: one accept per SQE */
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything unexpected: back off rather than spin */
+    pause_accept(l, UR_ACCEPT_BACKOFF_MS);
+}
+
+/* ---- wake -------------------------------------------------------------------------------------------------------- */
+
+static void arm_wake(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe == NULL)
+        return; /* the loop still ticks every SW_TICK_MS; posted work waits at most that long */
+    if (s->wake_multishot)
+        io_uring_prep_poll_multishot(sqe, l->event_fd, POLLIN);
+    else
+        io_uring_prep_poll_add(sqe, l->event_fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_WAKE, 0, 0));
+    s->wake_armed = true;
+}
+
+static void on_wake(sw_loop_t *l, int res, unsigned cqe_flags) {
+    ur_state_t *s = l->be_state;
+    if (!(cqe_flags & IORING_CQE_F_MORE)) {
+        s->wake_armed = false;
+        if (res == -EINVAL && s->wake_multishot)
+            s->wake_multishot = false; /* before 5.13 */
+    }
+    /* Reset the counter (the eventfd is non-blocking); the posted work itself runs in sw__loop_tick. */
+    uint64_t v;
+    while (read(l->event_fd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
+}
+
+/* ---- the loop ---------------------------------------------------------------------------------------------------- */
+
+static int ur_init(sw_loop_t *l) {
+    ur_state_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    int r = ring_setup(&s->ring, UR_SQ_ENTRIES, UR_CQ_ENTRIES, &s->setup_flags);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    s->ring_live = true;
+    s->skip_success = (s->ring.features & IORING_FEAT_CQE_SKIP) ? IOSQE_CQE_SKIP_SUCCESS : 0;
+    s->accept_multishot = true;
+    s->wake_multishot = true;
+    s->poll_first = true;
+    l->be_state = s;
+    /* the first accept and wake are armed by the first turn of ur_run */
+    return 0;
+}
+
+static void ring_down(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    if (!s->ring_live)
+        return;
+    io_uring_queue_exit(&s->ring);
+    s->ring_live = false;
+}
+
+static void ur_run(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    while (!sw__loop_done(l)) {
+        maybe_arm_accept(l);
+        if (!s->wake_armed)
+            arm_wake(l);
+        int ms = sw__loop_next_timeout_ms(l);
+        struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long long)(ms % 1000) * 1000000};
+        struct io_uring_cqe *cqe;
+        /* The turn's only syscall: submit everything prepared since the last one, and wait for a completion
+         * or the tick, whichever comes first. */
+        int r = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ENOMEM)
+            break; /* the ring is unusable (a bug, not a condition); the connections are closed below */
+        l->now_ms = sw__now_ms();
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&s->ring, head, cqe) {
+            n++;
+            uint64_t ud = cqe->user_data;
+            unsigned op = ud_op(ud);
+            if (op == OP_ACCEPT) {
+                on_accept(l, cqe->res, cqe->flags);
+            } else if (op == OP_WAKE) {
+                on_wake(l, cqe->res, cqe->flags);
+            } else if (op == OP_RECV || op == OP_SEND || op == OP_POLLOUT) {
+                uint32_t index = ud_index(ud);
+                sw_conn_t *c = index < l->conns_cap ? l->conns[index] : NULL;
+                if (c != NULL && c->gen == ud_gen(ud))
+                    on_conn_cqe(l, op, c, cqe->res);
+            }
+            /* OP_CANCEL, OP_CLOSE: failures (ENOENT, EALREADY: the target completes by itself) need nothing */
+        }
+        io_uring_cq_advance(&s->ring, n);
+        sw__loop_tick(l);
+    }
+    /* The last turn may have queued closes (connections, the listener): run them before the ring goes. */
+    while (io_uring_submit(&s->ring) == -EINTR) {
+    }
+    if (!sw__loop_done(l)) {
+        /* Abnormal end: tear the ring down (the kernel cancels what it holds), then free what waited for it. */
+        ring_down(l);
+        for (uint32_t i = 0; i < l->conns_cap; i++) {
+            sw_conn_t *c = l->conns[i];
+            if (c == NULL)
+                continue;
+            if (!(c->flags & CF_CLOSED)) {
+                close(c->fd);
+                c->fd = -1;
+                c->flags |= CF_CLOSED;
+            }
+            c->inflight = 0;
+            sw__conn_free(c);
+        }
+    }
+}
+
+static void ur_destroy(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    if (s == NULL)
+        return;
+    ring_down(l);
+    for (uint32_t i = 0; i < s->uc_cap; i++)
+        free(s->uc[i]);
+    free(s->uc);
+    free(s);
+    l->be_state = NULL;
+}
+
+static void ur_conn_opened(sw_loop_t *l, sw_conn_t *c) {
+    arm_recv(l, c, false);
+}
+
+static void ur_want_write(sw_loop_t *l, sw_conn_t *c) {
+    start_send(l, c); /* a send in flight continues from its completion */
+}
+
+static void ur_want_read(sw_loop_t *l, sw_conn_t *c) {
+    arm_recv(l, c, false); /* bytes may have arrived while reading was paused */
+}
+
+static void ur_wake(sw_loop_t *l) {
+    uint64_t one = 1;
+    while (write(l->event_fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+static void ur_stop_accepting(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    if (l->listen_fd < 0)
+        return;
+    if (s->accept_inflight)
+        submit_cancel(s, ud_pack(OP_ACCEPT, 0, 0));
+    /* the accept holds its own reference to the listener until the cancel completes; the number goes now */
+    submit_close(s, l->listen_fd);
+    l->listen_fd = -1;
+}
+
+const sw_backend_ops_t sw__backend_uring = {
+    .name = "io_uring",
+    .init = ur_init,
+    .run = ur_run,
+    .destroy = ur_destroy,
+    .conn_opened = ur_conn_opened,
+    .want_write = ur_want_write,
+    .want_read = ur_want_read,
+    .close = ur_close,
+    .wake = ur_wake,
+    .stop_accepting = ur_stop_accepting,
+};
