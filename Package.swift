@@ -30,6 +30,9 @@ let package = Package(
         .testTarget(name: "CShockwaveTests", dependencies: ["CShockwave"]),
         .testTarget(name: "ShockwaveTests", dependencies: ["Shockwave"]),
         .testTarget(name: "BoltTests", dependencies: ["Bolt"]),
+        // Counts mallocs on loop threads for the zero-allocation tests (interposes malloc; off under sanitizers).
+        .target(name: "CMallocCounter", dependencies: ["CShockwave"], path: "Tests/CMallocCounter"),
+        .testTarget(name: "ShockwaveAllocationTests", dependencies: ["Shockwave", "CMallocCounter"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11

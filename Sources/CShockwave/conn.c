@@ -130,11 +130,6 @@ void sw__conn_free(sw_conn_t *c) {
     l->free_conns = c;
 }
 
-static void close_conn(sw_conn_t *c) {
-    if (!(c->flags & CF_CLOSED))
-        c->loop->be->close(c->loop, c);
-}
-
 void sw_conn_pin(sw_conn_t *c) {
     c->pins++;
 }
@@ -148,6 +143,11 @@ void sw_conn_unpin(sw_conn_t *c) {
 
 int sw_conn_is_open(const sw_conn_t *c) {
     return !(c->flags & CF_CLOSED);
+}
+
+static void close_conn(sw_conn_t *c) {
+    if (!(c->flags & CF_CLOSED))
+        c->loop->be->close(c->loop, c);
 }
 
 /* ---- timers ------------------------------------------------------------------------------------------------ */
@@ -416,6 +416,7 @@ static void process_floor(sw_conn_t *c) {
         p += 4;
         done = p;
         sw__out_append(c, k->floor_reply, k->floor_reply_len);
+        c->requests++;
         c->loop->m.requests++;
     }
     c->in_start = (uint32_t)(done - c->in.data);
@@ -423,6 +424,7 @@ static void process_floor(sw_conn_t *c) {
         c->in.len = c->in_start = 0;
     if (sw__conn_has_output(c))
         c->loop->be->want_write(c->loop, c);
+    update_timer(c); /* idle between requests, as on the real path (else the accept-time header deadline fires) */
 }
 
 static void process(sw_conn_t *c) {
