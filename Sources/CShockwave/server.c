@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,15 @@ static const sw_backend_ops_t *choose_backend(const sw_server_config_t *cfg, sw_
 int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
     if (cfg->on_request == NULL && cfg->floor_reply == NULL)
         return -EINVAL;
+    /* sendmsg carries MSG_NOSIGNAL, but sendfile has no such flag: a peer that resets during a file response
+     * would raise SIGPIPE, whose default action kills the process. Ignore it unless the program chose a
+     * disposition of its own. */
+    struct sigaction old_action;
+    if (sigaction(SIGPIPE, NULL, &old_action) == 0 && old_action.sa_handler == SIG_DFL) {
+        struct sigaction ignore = {.sa_handler = SIG_IGN};
+        sigemptyset(&ignore.sa_mask);
+        sigaction(SIGPIPE, &ignore, NULL);
+    }
     sw_server_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;

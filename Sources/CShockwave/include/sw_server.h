@@ -75,7 +75,9 @@ typedef struct sw_server_config {
 void sw_server_config_init(sw_server_config_t *cfg);
 
 /* Binds the listeners and starts the loop threads. Returns 0 and sets *out, or a negative errno (EADDRINUSE,
- * EACCES, ...). The configuration is copied; `host` and `server_name` need not outlive the call. */
+ * EACCES, ...). The configuration is copied; `host` and `server_name` need not outlive the call. If SIGPIPE
+ * still has its default action, it is set to ignored (sendfile cannot suppress it per call); a disposition
+ * the program chose is left alone. */
 int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out);
 
 /* The bound port (useful with port 0). */
