@@ -40,6 +40,14 @@ import Glibc
         }
     }
 
+    /// The same answer from an async handler, to report what a Task per request costs.
+    struct AsyncRoutes: AsyncHTTPHandler {
+        func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {
+            response.contentType = .plainText
+            response.body("Hello, World!" as StaticString)
+        }
+    }
+
     /// A blocking keep-alive client that sends `count` requests, `batch` per write, and reads the exact bytes
     /// of the responses back (every response to one path has the same length).
     struct Client {
@@ -125,11 +133,16 @@ import Glibc
         }
     }
 
-    func measure(_ path: String, requests: Int, batch: Int, backend: ServerConfiguration.Backend) throws -> UInt64? {
+    func measure(
+        _ path: String, requests: Int, batch: Int, backend: ServerConfiguration.Backend, async: Bool = false
+    ) throws -> UInt64? {
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
         configuration.loops = 1
         configuration.backend = backend
-        let server = Server(configuration: configuration, handler: Routes())
+        let server =
+            async
+            ? Server(configuration: configuration, handler: AsyncRoutes())
+            : Server(configuration: configuration, handler: Routes())
         do {
             try server.start()
         } catch {
@@ -170,6 +183,20 @@ import Glibc
         guard let count = try measure("/allocates", requests: 10_000, batch: 1, backend: backend) else { return }
         print("ZeroAllocationTests: \(backend): \(count) allocations for 10000 requests to /allocates (control)")
         #expect(count >= 10_000)
+    }
+
+    /// Async handlers pay for their Task: reported (5 per request when measured: the task, its context and the
+    /// loop posts that start and resume it), and bounded so a regression shows.
+    @Test(arguments: backends) func asyncHandlerAllocatesOnlyForItsTask(_ backend: ServerConfiguration.Backend) throws {
+        guard sw_test_alloc_supported() != 0 else { return }
+        guard let count = try measure("/plaintext", requests: 10_000, batch: 1, backend: backend, async: true) else {
+            return
+        }
+        let perRequest = Double(count) / 10_000
+        print("ZeroAllocationTests: \(backend): async handler: \(count) allocations for 10000 requests (\(perRequest) per request)")
+        #if !DEBUG
+        #expect(perRequest <= 6, "\(perRequest) allocations per async request")
+        #endif
     }
 
     @Test(arguments: backends) func staticRouteAllocatesNothingPerRequest(_ backend: ServerConfiguration.Backend) throws {
