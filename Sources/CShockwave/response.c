@@ -9,6 +9,9 @@
 #include "server_internal.h"
 
 void sw__conn_response_done(sw_conn_t *c);
+
+/* Borrowed bodies up to this size are copied into the write buffer instead (see sw_resp_body_borrowed). */
+#define SW_BORROW_MIN 512
 bool sw__conn_keep_alive(const sw_conn_t *c);
 
 static const struct {
@@ -243,10 +246,19 @@ int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*rel
         len = 0;
     int r = end_head(c, (int64_t)len);
     if (r == 0 && len > 0 && !(c->flags & CF_HEAD_METHOD)) {
-        sw_seg_t s = {.kind = SEG_BORROWED, .ptr = body, .len = len, .fd = -1, .release = release, .ctx = ctx};
-        r = push_seg(c, &s);
-        if (r == 0)
-            release = NULL; /* the segment owns it now */
+        /* Small bodies are copied: a memcpy of a few hundred bytes costs less than an iovec of their own, and
+         * the copy keeps the segment array free. A borrowed segment also falls back to a copy when the array is
+         * full (a deep pipeline of borrowed bodies), rather than failing the response. */
+        if (len > SW_BORROW_MIN) {
+            sw_seg_t s = {.kind = SEG_BORROWED, .ptr = body, .len = len, .fd = -1, .release = release, .ctx = ctx};
+            r = push_seg(c, &s);
+            if (r == 0)
+                release = NULL; /* the segment owns it now */
+        } else {
+            r = -ENOBUFS;
+        }
+        if (r == -ENOBUFS)
+            r = sw__out_append(c, body, len);
     }
     if (release != NULL)
         release(ctx);

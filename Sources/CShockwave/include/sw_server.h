@@ -119,7 +119,8 @@ int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct);
  * close. A HEAD request gets the same headers and no body. */
 int sw_resp_body(sw_conn_t *c, const void *body, size_t len);
 /* As sw_resp_body, but the bytes are sent from where they are, not copied: `release(ctx)` is called on the
- * loop thread once they are sent or the connection is gone. For static data pass release = NULL. */
+ * loop thread once they are sent or the connection is gone (at once for bodies of 512 bytes or less, which are
+ * copied because that is cheaper than an iovec of their own). For static data pass release = NULL. */
 int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx);
 /* Streaming: after sw_resp_start and headers, sends the head with Transfer-Encoding: chunked; then chunks;
  * sw_resp_chunk_end sends the last chunk and completes the response. */
