@@ -21,12 +21,6 @@
     ((uint64_t)(a) | (uint64_t)(b) << 8 | (uint64_t)(c) << 16 | (uint64_t)(d) << 24 | (uint64_t)(e) << 32 |         \
      (uint64_t)(f) << 40 | (uint64_t)(g) << 48 | (uint64_t)(h) << 56)
 
-static inline uint64_t SW_FN(load8)(const char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* What to return when the bytes ran out at `end`: the head is incomplete, unless `end` is the head limit. */
 #define SW_OUT_OF_BYTES() return (len >= max_head ? SW_E_HEADERS_TOO_LARGE : SW_INCOMPLETE)
 
@@ -53,7 +47,7 @@ SW_ISA_ATTR static inline const char *SW_FN(skip_empty_lines)(const char *p, con
 /* Reads "HTTP/" DIGIT "." DIGIT at p (8 bytes available). Returns the minor version (0 or 1), or a
  * negative SW_E_* code. */
 static inline int SW_FN(parse_version)(const char *p) {
-    uint64_t v = SW_FN(load8)(p);
+    uint64_t v = sw__load8(p);
     if (SW_LIKELY(v == SW_STR8('H', 'T', 'T', 'P', '/', '1', '.', '1')))
         return 1;
     if (v == SW_STR8('H', 'T', 'T', 'P', '/', '1', '.', '0'))
@@ -162,7 +156,7 @@ out_of_bytes:
 
 /* Matches a standard method followed by SP at p (8 bytes available). Returns its length, or 0. */
 static inline uint32_t SW_FN(match_method)(const char *p, uint8_t *id) {
-    uint64_t v = SW_FN(load8)(p);
+    uint64_t v = sw__load8(p);
     if ((uint32_t)v == (uint32_t)SW_STR8('G', 'E', 'T', ' ', 0, 0, 0, 0)) {
         *id = SW_METHOD_GET;
         return 3;

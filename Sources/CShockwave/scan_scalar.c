@@ -5,12 +5,6 @@
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-static inline uint64_t load8(const char *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* Nonzero if some byte of x is below n (n <= 128); exact for the lowest such byte, which is all we need. */
 static inline uint64_t has_less(uint64_t x, uint8_t n) {
     return (x - ONES * n) & ~x & HIGHS;
@@ -23,7 +17,7 @@ static inline uint64_t has_byte(uint64_t x, uint8_t b) {
 static inline const char *find_target_end(const char *p, const char *end, const char *lo, const char **q) {
     (void)lo;
     for (; end - p >= 8; p += 8) {
-        uint64_t x = load8(p);
+        uint64_t x = sw__load8(p);
         if (has_less(x, 0x21) | (x & HIGHS) | has_byte(x, 0x7F) | (*q == NULL ? has_byte(x, '?') : 0))
             break; /* let the byte loop below find which one */
     }
@@ -51,7 +45,7 @@ static inline const char *find_value_end(const char *p, const char *end, const c
     (void)lo;
     for (;;) {
         for (; end - p >= 8; p += 8) {
-            uint64_t x = load8(p);
+            uint64_t x = sw__load8(p);
             if (has_less(x, 0x20) | has_byte(x, 0x7F))
                 break;
         }
