@@ -67,30 +67,14 @@ sw_conn_t *sw__conn_new(sw_loop_t *l, int fd) {
     l->conns[c->index] = c;
     uint16_t gen = (uint16_t)(c->gen + 1);
     uint32_t index = c->index;
-    memset(c, 0, offsetof(sw_conn_t, segs));
+    memset(c, 0, offsetof(sw_conn_t, seg_inline));
     c->gen = gen;
     c->index = index;
     c->fd = fd;
     c->loop = l;
-    c->req.headers = c->headers;
-    c->nsegs = c->seg_head = 0;
-    c->seg_sent = 0;
-    c->wbuf_mark = 0;
-    c->headers_big = NULL;
-    c->tnext = c->tprev = NULL;
-    c->timer_kind = TK_NONE;
-    c->next_free = NULL;
-    if (cfg(c)->limits.max_headers > SW_DEFAULT_MAX_HEADERS) {
-        c->headers_big = malloc(cfg(c)->limits.max_headers * sizeof(sw_header_t));
-        if (c->headers_big == NULL) {
-            close(fd);
-            l->conns[c->index] = NULL;
-            c->next_free = l->free_conns;
-            l->free_conns = c;
-            return NULL;
-        }
-        c->req.headers = c->headers_big;
-    }
+    c->req.headers = l->headers;
+    c->segs = c->seg_inline;
+    c->segs_cap = SW_INLINE_SEGS;
     l->conns_open++;
     l->m.connections_accepted++;
     l->m.connections_open = l->conns_open;
@@ -107,6 +91,44 @@ static void release_out_old(sw_conn_t *c) {
     }
 }
 
+/* ---- the parsed head's field table ------------------------------------------------------------------------ */
+
+/* Moves the field table out of the loop's shared array into one the connection owns, so the head stays valid
+ * after this event (the next connection's parse overwrites the loop's array). */
+int sw__conn_keep_head(sw_conn_t *c) {
+    sw_loop_t *l = c->loop;
+    if (c->req.headers != l->headers)
+        return 0;
+    size_t bytes = (size_t)c->req.num_headers * sizeof(sw_header_t);
+    if (bytes == 0) {
+        c->req.headers = NULL; /* nothing to keep; NULL marks it as not the loop's */
+        return 0;
+    }
+    uint32_t cap = (uint32_t)bytes;
+    sw_header_t *h = sw__pool_get(l, &cap);
+    if (h == NULL)
+        return -ENOMEM;
+    memcpy(h, l->headers, bytes);
+    c->kept = h;
+    c->kept_cap = cap;
+    c->req.headers = h;
+    return 0;
+}
+
+int sw_conn_keep_request(sw_conn_t *c) {
+    return sw__conn_keep_head(c);
+}
+
+/* The request is over: the next one parses into the loop's array again. */
+static void release_head(sw_conn_t *c) {
+    if (c->kept != NULL) {
+        sw__pool_put(c->loop, c->kept, c->kept_cap);
+        c->kept = NULL;
+        c->kept_cap = 0;
+    }
+    c->req.headers = c->loop->headers;
+}
+
 void sw__conn_free(sw_conn_t *c) {
     sw_loop_t *l = c->loop;
     sw__timer_clear(l, c);
@@ -121,8 +143,10 @@ void sw__conn_free(sw_conn_t *c) {
     sw__pool_put(l, c->out.data, c->out.cap);
     c->in.data = c->out.data = NULL;
     c->in.cap = c->out.cap = 0;
-    free(c->headers_big);
-    c->headers_big = NULL;
+    release_head(c);
+    if (c->segs != c->seg_inline)
+        free(c->segs);
+    c->segs = c->seg_inline;
     l->conns[c->index] = NULL;
     l->conns_open--;
     l->m.connections_open = l->conns_open;
@@ -239,6 +263,25 @@ static bool grow_in(sw_conn_t *c, uint64_t need_total) {
     return true;
 }
 
+bool sw__conn_release_input(sw_conn_t *c) {
+    if (c->in.data != NULL && c->in.len == 0 && c->state == CS_HEAD && !(c->flags & CF_RECVING)) {
+        sw__pool_put(c->loop, c->in.data, c->in.cap);
+        c->in.data = NULL;
+        c->in.cap = 0;
+        c->in_start = 0;
+    }
+    return c->in.data == NULL;
+}
+
+bool sw__conn_adopt_input(sw_conn_t *c, char *buf, uint32_t cap) {
+    if (c->in.data != NULL)
+        return false; /* only a connection without an input buffer reads into a provided one */
+    c->in.data = buf;
+    c->in.cap = cap;
+    c->in.len = c->in_start = 0;
+    return true;
+}
+
 uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
     if (c->state == CS_HANDLER || (c->flags & CF_CLOSED))
         return 0; /* back-pressure: a pending handler stops reading (pipelined bytes wait in the kernel) */
@@ -307,6 +350,7 @@ static void finish_request(sw_conn_t *c) {
     c->flags &= ~(uint32_t)(CF_RESP_STARTED | CF_RESP_CHUNKED | CF_HEAD_METHOD | CF_CONTINUE_SENT | CF_HTTP10);
     c->head_prev = 0;
     c->state = keep ? CS_HEAD : CS_CLOSING;
+    release_head(c);
 }
 
 /* Called by the response code when a response is complete. */
@@ -443,6 +487,7 @@ static void process(sw_conn_t *c) {
             uint32_t avail = c->in.len - c->in_start;
             if (avail == 0)
                 break;
+            c->req.headers = c->loop->headers;
             int r = sw_parse_request(c->in.data + c->in_start, avail, c->head_prev, lim, &c->req);
             if (r == SW_INCOMPLETE) {
                 c->head_prev = avail;
@@ -501,6 +546,10 @@ static void process(sw_conn_t *c) {
     c->flags &= ~(uint32_t)CF_IN_PROCESS;
     if (c->flags & CF_CLOSED)
         return;
+    if ((c->state == CS_BODY || c->state == CS_CHUNKED) && sw__conn_keep_head(c) != 0) {
+        close_conn(c); /* out of memory: the head cannot wait for its body */
+        return;
+    }
     if (c->in_start == c->in.len && c->state == CS_HEAD) {
         c->in.len = c->in_start = 0; /* everything consumed: start at the front again */
     }
@@ -591,6 +640,10 @@ void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
             c->out.len = 0;
             c->wbuf_mark = 0;
             c->resp_mark = UINT32_MAX; /* a head being written went out in part: no rollback (sw__resp_error) */
+            /* Everything is out: the write buffer goes back to the pool, so an idle connection holds none. */
+            sw__pool_put(c->loop, c->out.data, c->out.cap);
+            c->out.data = NULL;
+            c->out.cap = 0;
         }
     }
     if (n > 0 && c->timer_kind == TK_WRITE)

@@ -121,7 +121,7 @@ static void push_ready(ep_state_t *s, sw_conn_t *c) {
  * prove the socket drained, since the peer's FIN may wait behind the data (EPOLLRDHUP, or an edge that arrived
  * while reading was paused): read on until EAGAIN or 0, so a half-close after a request is seen now, not at the
  * idle timeout. */
-static bool read_some(sw_conn_t *c, bool to_eof) {
+static bool read_burst(sw_conn_t *c, bool to_eof) {
     for (int i = 0; i < READS_PER_EVENT; i++) {
         if (c->flags & CF_CLOSED)
             return false;
@@ -143,6 +143,14 @@ static bool read_some(sw_conn_t *c, bool to_eof) {
             return false; /* a short read means the socket is drained (stream sockets) */
     }
     return true;
+}
+
+static bool read_some(sw_conn_t *c, bool to_eof) {
+    if (read_burst(c, to_eof))
+        return true;
+    if (!(c->flags & CF_CLOSED))
+        sw__conn_release_input(c); /* drained or paused: an idle connection holds no input buffer */
+    return false;
 }
 
 static void on_conn_event(sw_loop_t *l, sw_conn_t *c, uint32_t events) {

@@ -3,10 +3,13 @@
  * the same connection logic as the epoll backend (conn.c): completions feed sw__conn_on_read and
  * sw__conn_on_written.
  *
- * Reads go straight into the connection's own input buffer (sw__conn_read_space), not into a provided-buffer
- * ring. A buffer ring pays when it lets idle connections hold no buffer; here the connection keeps its input
- * buffer between requests anyway (the parser's spans are offsets into it, and partial or pipelined requests
- * accumulate there), so a ring would add a copy per recv and its own bookkeeping and save no memory.
+ * Reads: a connection waiting for a new request holds no input buffer. Its recv picks one from the loop's
+ * provided-buffer ring when bytes arrive (IOSQE_BUFFER_SELECT), and the connection then adopts that buffer as
+ * its input (no copy) while the ring slot gets a fresh one from the pool; once the requests in it are answered
+ * the buffer goes back to the pool. So 10,000 idle keep-alive connections cost no buffers, and the ring holds
+ * only as many as the load needs: it starts small and grows when a recv finds it empty (ENOBUFS). A connection
+ * in the middle of a request (partial head, body) reads into its own buffer as before, which is also the path
+ * when the kernel has no buffer rings (before 5.19).
  *
  * Lifetimes: a connection closed while the kernel still holds operations for it (c->inflight > 0) is marked
  * CF_CLOSED, its operations are cancelled and its fd is closed; the struct and its buffers are freed
@@ -28,6 +31,11 @@
 #define UR_IOV 32                      /* iovecs per sendmsg: a pipelined batch's responses in one send */
 #define UR_SENDFILE_CHUNK (512u << 10) /* a file range goes out at most this much per turn */
 #define UR_ACCEPT_BACKOFF_MS 100
+#define UR_BGID 0          /* the provided-buffer group */
+#define UR_BUF_RING 256u   /* ring entries: the most buffers it can hold */
+#define UR_BUF_START 16u   /* buffers provided at start; ENOBUFS adds UR_BUF_GROW more, up to UR_BUF_RING */
+#define UR_BUF_GROW 16u
+#define UR_BUF_SIZE 4096u  /* the pool's smallest class */
 
 /* ---- user_data ------------------------------------------------------------------------------------------------------
  *
@@ -71,6 +79,7 @@ typedef struct {
     struct msghdr mh;
     struct iovec iov[UR_IOV];
     uint32_t recv_len;    /* space offered to the recv in flight */
+    bool recv_select;     /* ... from the provided-buffer ring */
     bool recv_poll_first; /* ... and whether it skipped the first attempt (IORING_RECVSEND_POLL_FIRST) */
     uint8_t send_op;      /* OP_SEND or OP_POLLOUT while CF_SENDING */
 } ur_conn_t;
@@ -87,6 +96,9 @@ typedef struct {
     bool poll_first; /* the kernel takes IORING_RECVSEND_POLL_FIRST (5.19) */
     ur_conn_t **uc;  /* by connection index; the blocks never move */
     uint32_t uc_cap;
+    struct io_uring_buf_ring *br; /* provided buffers for recvs of idle connections; NULL without kernel support */
+    char *bufs[UR_BUF_RING];      /* by buffer id: the pool buffer the ring holds in that slot */
+    uint32_t nbufs;               /* buffer ids in use (0..nbufs-1) */
 } ur_state_t;
 
 /* ---- ring setup -------------------------------------------------------------------------------------------------- */
@@ -217,6 +229,60 @@ static ur_conn_t *uconn(ur_state_t *s, const sw_conn_t *c) {
     return s->uc[c->index];
 }
 
+/* ---- provided buffers -------------------------------------------------------------------------------------------- */
+
+/* Puts `buf` into the ring under buffer id `bid`. */
+static void ring_provide(ur_state_t *s, char *buf, uint32_t bid) {
+    s->bufs[bid] = buf;
+    io_uring_buf_ring_add(s->br, buf, UR_BUF_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(UR_BUF_RING), 0);
+    io_uring_buf_ring_advance(s->br, 1);
+}
+
+/* Adds up to `n` new buffers (new buffer ids). Returns how many were added. */
+static uint32_t ring_grow(sw_loop_t *l, uint32_t n) {
+    ur_state_t *s = l->be_state;
+    uint32_t added = 0;
+    while (added < n && s->nbufs < UR_BUF_RING) {
+        uint32_t cap = UR_BUF_SIZE;
+        char *b = sw__pool_get(l, &cap);
+        if (b == NULL)
+            break;
+        ring_provide(s, b, s->nbufs++);
+        added++;
+    }
+    return added;
+}
+
+static void ring_init(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 4096, UR_BUF_RING * sizeof(struct io_uring_buf)) != 0)
+        return;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)mem;
+    reg.ring_entries = UR_BUF_RING;
+    reg.bgid = UR_BGID;
+    if (io_uring_register_buf_ring(&s->ring, &reg, 0) != 0) {
+        free(mem); /* before 5.19: every recv reads into the connection's own buffer */
+        return;
+    }
+    s->br = mem;
+    io_uring_buf_ring_init(s->br);
+    ring_grow(l, UR_BUF_START);
+}
+
+/* A recv completed into the provided buffer `bid`: the caller gets that buffer and the slot a fresh one from the
+ * pool. NULL (the buffer stays in the ring) if the pool is out of memory. */
+static char *ring_take(sw_loop_t *l, uint32_t bid) {
+    ur_state_t *s = l->be_state;
+    char *b = s->bufs[bid];
+    uint32_t cap = UR_BUF_SIZE;
+    char *fresh = sw__pool_get(l, &cap);
+    ring_provide(s, fresh != NULL ? fresh : b, bid);
+    return fresh != NULL ? b : NULL;
+}
+
 /* ---- connections ------------------------------------------------------------------------------------------------- */
 
 static void ur_close(sw_loop_t *l, sw_conn_t *c) {
@@ -243,10 +309,17 @@ static void arm_recv(sw_loop_t *l, sw_conn_t *c, bool drained) {
     ur_state_t *s = l->be_state;
     if (c->flags & (CF_CLOSED | CF_RECVING))
         return;
-    char *at;
-    uint32_t space = sw__conn_read_space(c, &at);
-    if (space == 0)
-        return; /* paused (pending handler, or the buffer at its limit); want_read resumes */
+    char *at = NULL;
+    uint32_t space;
+    /* between requests, with nothing buffered: read into a provided buffer and hold none while waiting */
+    bool select = s->br != NULL && c->state != CS_HANDLER && sw__conn_release_input(c);
+    if (select) {
+        space = UR_BUF_SIZE;
+    } else {
+        space = sw__conn_read_space(c, &at);
+        if (space == 0)
+            return; /* paused (pending handler, or the buffer at its limit); want_read resumes */
+    }
     ur_conn_t *u = uconn(s, c);
     struct io_uring_sqe *sqe = u != NULL ? sqe_get(s) : NULL;
     if (sqe == NULL) {
@@ -254,13 +327,28 @@ static void arm_recv(sw_loop_t *l, sw_conn_t *c, bool drained) {
         return;
     }
     io_uring_prep_recv(sqe, c->fd, at, space, 0);
+    if (select) {
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = UR_BGID;
+    }
     u->recv_len = space;
+    u->recv_select = select;
     u->recv_poll_first = drained && s->poll_first;
     if (u->recv_poll_first)
         sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, c->index));
     c->flags |= CF_RECVING;
     c->inflight++;
+}
+
+/* A recv into the connection's own buffer, when the ring is empty and cannot grow. */
+static void arm_recv_own(sw_loop_t *l, sw_conn_t *c) {
+    char *at;
+    if (c->in.data == NULL && sw__conn_read_space(c, &at) == 0) {
+        ur_close(l, c);
+        return;
+    }
+    arm_recv(l, c, false); /* with an input buffer, arm_recv does not select */
 }
 
 static void arm_pollout(sw_loop_t *l, sw_conn_t *c, ur_conn_t *u) {
@@ -350,13 +438,15 @@ static void start_send(sw_loop_t *l, sw_conn_t *c) {
     }
 }
 
-static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res) {
+/* `buf`: the provided buffer the recv filled (NULL if none); taken by the connection or returned to the pool. */
+static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res, char *buf) {
     c->inflight--;
     if (op == OP_RECV)
         c->flags &= ~(uint32_t)CF_RECVING;
     else
         c->flags &= ~(uint32_t)CF_SENDING;
     if (c->flags & CF_CLOSED) {
+        sw__pool_put(l, buf, UR_BUF_SIZE);
         if (c->inflight == 0)
             sw__conn_free(c);
         return;
@@ -365,6 +455,11 @@ static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res) {
     case OP_RECV: {
         ur_state_t *s = l->be_state;
         ur_conn_t *u = s->uc[c->index]; /* exists: arm_recv made it */
+        if (buf != NULL && (res <= 0 || !sw__conn_adopt_input(c, buf, UR_BUF_SIZE))) {
+            sw__pool_put(l, buf, UR_BUF_SIZE);
+            if (res > 0)
+                res = -EIO; /* cannot happen: a selecting recv is armed only without an input buffer */
+        }
         if (res == -EINVAL && u->recv_poll_first) {
             s->poll_first = false; /* before 5.19 */
             res = -EAGAIN;
@@ -373,6 +468,16 @@ static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res) {
             arm_recv(l, c, false);
             return;
         }
+        if (res == -ENOBUFS && u->recv_select) {
+            /* the ring ran dry: give it more buffers, or read into the connection's own this time */
+            if (ring_grow(l, UR_BUF_GROW) > 0)
+                arm_recv(l, c, false);
+            else
+                arm_recv_own(l, c);
+            return;
+        }
+        if (res > 0 && u->recv_select && buf == NULL)
+            res = -ENOMEM; /* ring_take found the pool empty: the bytes are lost, and so is the connection */
         bool drained = res > 0 && (uint32_t)res < u->recv_len;
         sw__conn_on_read(c, res); /* 0 = EOF, < 0 = -errno; may close c (then freed here or at its last CQE) */
         if (res > 0 && !(c->flags & (CF_CLOSED | CF_READ_EOF)))
@@ -527,6 +632,7 @@ static int ur_init(sw_loop_t *l) {
     s->wake_multishot = true;
     s->poll_first = true;
     l->be_state = s;
+    ring_init(l);
     /* the first accept and wake are armed by the first turn of ur_run */
     return 0;
 }
@@ -564,10 +670,15 @@ static void ur_run(sw_loop_t *l) {
             } else if (op == OP_WAKE) {
                 on_wake(l, cqe->res, cqe->flags);
             } else if (op == OP_RECV || op == OP_SEND || op == OP_POLLOUT) {
+                char *buf = NULL;
+                if (op == OP_RECV && (cqe->flags & IORING_CQE_F_BUFFER))
+                    buf = ring_take(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
                 uint32_t index = ud_index(ud);
                 sw_conn_t *c = index < l->conns_cap ? l->conns[index] : NULL;
                 if (c != NULL && c->gen == ud_gen(ud))
-                    on_conn_cqe(l, op, c, cqe->res);
+                    on_conn_cqe(l, op, c, cqe->res, buf);
+                else
+                    sw__pool_put(l, buf, UR_BUF_SIZE);
             }
             /* OP_CANCEL, OP_CLOSE: failures (ENOENT, EALREADY: the target completes by itself) need nothing */
         }
@@ -599,7 +710,10 @@ static void ur_destroy(sw_loop_t *l) {
     ur_state_t *s = l->be_state;
     if (s == NULL)
         return;
-    ring_down(l);
+    ring_down(l); /* unregisters the buffer ring too */
+    for (uint32_t i = 0; i < s->nbufs; i++)
+        free(s->bufs[i]);
+    free(s->br);
     for (uint32_t i = 0; i < s->uc_cap; i++)
         free(s->uc[i]);
     free(s->uc);

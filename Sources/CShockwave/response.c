@@ -221,8 +221,17 @@ int sw_resp_body(sw_conn_t *c, const void *body, size_t len) {
 
 /* Seals the write buffer's uncovered tail into a segment so a borrowed or file segment can follow it. */
 static int push_seg(sw_conn_t *c, const sw_seg_t *seg) {
-    if (c->nsegs + 2 > SW_MAX_SEGS)
-        return -ENOBUFS;
+    if (c->nsegs + 2 > c->segs_cap) {
+        /* more pieces than the connection's inline array holds: move to a full-size one (kept until close) */
+        if (c->segs_cap >= SW_MAX_SEGS)
+            return -ENOBUFS;
+        sw_seg_t *big = malloc(SW_MAX_SEGS * sizeof *big);
+        if (big == NULL)
+            return -ENOMEM;
+        memcpy(big, c->segs, c->nsegs * sizeof *big);
+        c->segs = big;
+        c->segs_cap = SW_MAX_SEGS;
+    }
     if (c->out.len > c->wbuf_mark) {
         sw_seg_t *w = &c->segs[c->nsegs++];
         memset(w, 0, sizeof *w);
@@ -257,7 +266,7 @@ int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*rel
         } else {
             r = -ENOBUFS;
         }
-        if (r == -ENOBUFS)
+        if (r == -ENOBUFS || r == -ENOMEM)
             r = sw__out_append(c, body, len);
     }
     if (release != NULL)

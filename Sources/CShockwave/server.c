@@ -141,6 +141,8 @@ static void destroy_loop(sw_loop_t *l) {
     if (l->be != NULL && l->be_state != NULL)
         l->be->destroy(l);
     sw__pool_destroy(l);
+    free(l->headers);
+    l->headers = NULL;
     if (l->listen_fd >= 0)
         close(l->listen_fd);
     if (l->event_fd >= 0)
@@ -236,6 +238,12 @@ int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
         }
         if (err == 0)
             err = sw__pool_init(l, 64);
+        if (err == 0) {
+            uint32_t nh = s->cfg.limits.max_headers ? s->cfg.limits.max_headers : 1;
+            l->headers = malloc(nh * sizeof(sw_header_t));
+            if (l->headers == NULL)
+                err = -ENOMEM;
+        }
     }
     s->port = port;
     for (uint32_t i = 0; i < s->nloops && err == 0; i++) {

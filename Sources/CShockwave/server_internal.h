@@ -38,16 +38,17 @@ typedef struct sw_pool {
 
 /* What waits to be sent, in order: bytes in the write buffer, borrowed bytes, or a file range. */
 typedef struct sw_seg {
-    uint8_t kind; /* SEG_WBUF, SEG_BORROWED, SEG_FILE */
     const char *ptr;
     uint64_t len;
-    uint64_t off; /* file offset */
-    int fd;
+    uint64_t off; /* file offset; for SEG_WBUF, the offset in the write buffer */
     void (*release)(void *);
     void *ctx;
+    int fd;
+    uint8_t kind; /* SEG_WBUF, SEG_BORROWED, SEG_FILE */
 } sw_seg_t;
 
 enum { SEG_WBUF = 0, SEG_BORROWED = 1, SEG_FILE = 2 };
+#define SW_INLINE_SEGS 4 /* in the connection; a response with more borrowed/file pieces gets SW_MAX_SEGS */
 #define SW_MAX_SEGS 64
 
 /* ---- connections ------------------------------------------------------------------------------------------- */
@@ -100,16 +101,18 @@ struct sw_conn {
     sw_buf_t out;         /* serialized response bytes */
     sw_buf_t out_old;     /* (uring) the write buffer a send in flight still reads after `out` grew; returned to the
                              pool when that send completes (sw__conn_on_written) or the connection is freed */
-    sw_seg_t segs[SW_MAX_SEGS];
-    uint32_t nsegs, seg_head;
+    sw_seg_t *segs; /* seg_inline, or SW_MAX_SEGS from malloc once a response needed more */
+    uint32_t nsegs, seg_head, segs_cap;
     uint64_t seg_sent;    /* bytes of segs[seg_head] already sent */
     uint32_t wbuf_mark;   /* bytes of `out` already covered by a SEG_WBUF segment */
     uint32_t resp_status; /* status of the response being written */
     uint32_t resp_mark;   /* offset in `out` where the response being written starts (sw__resp_error rolls back) */
 
+    /* The parsed head. Its field table is the loop's (l->headers) while the request is handled inline; a request
+     * that outlives the current event (body still to come, async handler) gets a copy in `kept` (sw__conn_keep_head). */
     sw_request_t req;
-    sw_header_t headers[SW_DEFAULT_MAX_HEADERS]; /* replaced by a larger array when limits ask for more */
-    sw_header_t *headers_big;
+    sw_header_t *kept;
+    uint32_t kept_cap; /* bytes (a pool size class) */
 
     /* timer wheel links */
     sw_conn_t *tnext, *tprev;
@@ -117,6 +120,7 @@ struct sw_conn {
     uint32_t tslot;
 
     sw_conn_t *next_free;
+    sw_seg_t seg_inline[SW_INLINE_SEGS];
 };
 
 enum { TK_NONE = 0, TK_HEADER, TK_BODY, TK_IDLE, TK_WRITE };
@@ -144,6 +148,7 @@ struct sw_loop {
     int event_fd; /* wakes the loop for posted work and shutdown */
 
     sw_pool_t pool;
+    sw_header_t *headers; /* the field table every connection of the loop parses into (limits.max_headers) */
     sw_conn_t **conns; /* by index */
     uint32_t conns_cap, conns_open;
     sw_conn_t *free_conns;
@@ -225,6 +230,14 @@ sw_seg_t *sw__conn_file_seg(sw_conn_t *c);
 void sw__conn_timeout(sw_conn_t *c);
 bool sw__conn_has_output(const sw_conn_t *c);
 void sw__conn_shutdown_idle(sw_conn_t *c);     /* on graceful shutdown */
+/* The loop is about to wait for this connection's next bytes: an empty input buffer goes back to the pool, so an
+ * idle connection holds none. Returns true if the connection now holds no input buffer. */
+bool sw__conn_release_input(sw_conn_t *c);
+/* Takes `buf` (a pool buffer of `cap` bytes that a provided-buffer recv filled) as the input buffer; the bytes
+ * are then reported by sw__conn_on_read. False if the connection has an input buffer already (the caller keeps
+ * `buf`). */
+bool sw__conn_adopt_input(sw_conn_t *c, char *buf, uint32_t cap);
+int sw__conn_keep_head(sw_conn_t *c);
 
 void sw__timer_set(sw_loop_t *l, sw_conn_t *c, int kind, uint32_t ms);
 void sw__timer_clear(sw_loop_t *l, sw_conn_t *c);

@@ -75,6 +75,14 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
     }
 
     override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        // The parsed head's field table lives in an array the loop reuses for its next parse: the connection
+        // keeps a copy while the task runs. Without memory for it, answer now rather than read a reused table.
+        guard sw_conn_keep_request(connection) == 0 else {
+            var response = ResponseWriter(connection: connection, owner: nil)
+            response.status = .serviceUnavailable
+            response.end()
+            return Int32(SW_DONE)
+        }
         let executor = LoopExecutor.current ?? makeExecutor(for: connection)
         sw_conn_pin(connection)
         // The view struct lives on the C stack of this call; its pointers (head buffer, parsed head, body) live in

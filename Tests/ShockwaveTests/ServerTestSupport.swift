@@ -173,6 +173,11 @@ struct AsyncRoutes: AsyncHTTPHandler {
         } else if path == "/echo" {
             await Task.yield()
             response.body(request.body)
+        } else if path == "/inspect-later" {
+            // Reads the head only after other requests of the loop were parsed meanwhile.
+            try await Task.sleep(for: .milliseconds(20))
+            let names = request.headers.map { $0.name.string }.joined(separator: ",")
+            response.body("x-test=\(request.headers["X-Test"]?.string ?? "-") names=\(names)")
         } else if path == "/stream" {
             for part in ["one ", "two ", "three"] {
                 try await Task.sleep(for: .milliseconds(2))

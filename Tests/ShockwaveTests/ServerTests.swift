@@ -681,7 +681,44 @@ final class SharedResult: Sendable {
     }
 }
 
+extension ServerTests {
+    @Test(arguments: TestBackend.allCases)
+    func keepsAHeadWhoseBodyArrivesLaterWhileTheLoopParsesOthers(_ backend: TestBackend) throws {
+        try withServer(backend, configure: { $0.loops = 1 }) { server in
+            let slow = try SocketClient(port: server.port)
+            try slow.send("POST /inspect HTTP/1.1\r\nHost: a\r\nX-Test: slow\r\nContent-Length: 4\r\n\r\nab")
+            usleep(20_000)
+            let other = try SocketClient(port: server.port)
+            for _ in 0..<3 {
+                let text = try other.request("GET /inspect HTTP/1.1\r\nHost: b\r\nX-Other: 1\r\nX-Test: fast\r\n\r\n").bodyString
+                #expect(text.contains("x-test=fast"))
+            }
+            try slow.send("cd")
+            let text = try slow.readResponse().bodyString
+            #expect(text.contains("host=a x-test=slow"), "\(text)")
+            #expect(text.hasSuffix("fields=3 names=Host,X-Test,Content-Length"), "\(text)")
+        }
+    }
+}
+
 @Suite(.serialized) struct AsyncHandlerTests {
+    @Test(arguments: TestBackend.allCases)
+    func keepsEachSuspendedRequestsHeadersWhileTheLoopParsesOthers(_ backend: TestBackend) throws {
+        // One loop: every head is parsed into the same field table, which a suspended request must not share.
+        try withAsyncServer(backend, configure: { $0.loops = 1 }) { server in
+            let clients = try (0..<8).map { _ in try SocketClient(port: server.port) }
+            for (i, client) in clients.enumerated() {
+                let padding = String(repeating: "X-Pad-\(i): p\r\n", count: i)
+                try client.send("GET /inspect-later HTTP/1.1\r\nHost: t\r\n\(padding)X-Test: \(i)\r\n\r\n")
+            }
+            for (i, client) in clients.enumerated() {
+                let names = ["Host"] + Array(repeating: "X-Pad-\(i)", count: i) + ["X-Test"]
+                let text = try client.readResponse().bodyString
+                #expect(text == "x-test=\(i) names=\(names.joined(separator: ","))")
+            }
+        }
+    }
+
     @Test(arguments: TestBackend.allCases)
     func runsAnAsyncHandlerOnItsLoopThreadAcrossSuspensions(_ backend: TestBackend) throws {
         try withAsyncServer(backend) { server in

@@ -134,6 +134,10 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
  * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. */
 void sw_conn_pin(sw_conn_t *c);
 void sw_conn_unpin(sw_conn_t *c);
+/* Call before answering later (SW_PENDING), from the callback: the request's field table lives in an array the
+ * loop shares between its connections and reuses for the next parse; this gives the connection its own copy
+ * (released when the response is complete). 0, or -ENOMEM (then answer at once instead). */
+int sw_conn_keep_request(sw_conn_t *c);
 /* 1 while the connection is open, 0 once it is closed (then sw_resp_* calls on it do nothing useful). */
 int sw_conn_is_open(const sw_conn_t *c);
 /* Ends a pending response that cannot be completed (its handler failed): a 500 when none of it was sent yet,
