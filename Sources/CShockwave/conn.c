@@ -13,8 +13,11 @@
 #define OUT_MIN 4096u
 
 static void process(sw_conn_t *c);
+static void update_timer(sw_conn_t *c);
+static void stream_arrived(sw_conn_t *c, uint32_t n);
 void sw__resp_error(sw_conn_t *c, int status, const char *msg);
 void sw__resp_reset(sw_conn_t *c);
+int sw__out_append(sw_conn_t *c, const void *p, size_t n);
 
 static inline const sw_server_config_t *cfg(const sw_conn_t *c) {
     return &c->loop->server->cfg;
@@ -129,9 +132,16 @@ static void release_head(sw_conn_t *c) {
     c->req.headers = c->loop->headers;
 }
 
+static void stream_wake(sw_conn_t *c);
+
 void sw__conn_free(sw_conn_t *c) {
     sw_loop_t *l = c->loop;
     sw__timer_clear(l, c);
+    if (c->stream == SB_ACTIVE) {
+        c->stream = SB_FAILED; /* closed (reset, shutdown deadline) in the middle of a streamed body */
+        c->sb_err = SW_BODY_CLOSED;
+    }
+    stream_wake(c); /* a waiting reader learns it now; its task holds a pin, so the struct stays */
     if (c->pins > 0) {
         /* A pending handler still holds the struct and reads its request view: free at the last unpin. */
         c->flags |= CF_FREE_DEFERRED;
@@ -174,7 +184,42 @@ static void close_conn(sw_conn_t *c) {
         c->loop->be->close(c->loop, c);
 }
 
+/* A closing connection whose output is all sent: stop sending, then read and discard a short while (the peer may
+ * still be sending a body), so the peer reads the response before any RST (RFC 9112 9.6). The CS_CLOSING timer
+ * ends it. */
+static void linger(sw_conn_t *c) {
+    shutdown(c->fd, SHUT_WR);
+    c->loop->be->want_read(c->loop, c);
+}
+
 /* ---- timers ------------------------------------------------------------------------------------------------ */
+
+/* The body rate (slow POST). While the server waits for body bytes, time is cut into windows of body_timeout_ms;
+ * at the end of each, the window must have brought max(1, min_body_rate * window) bytes, else the request is cut
+ * (408). One timer per connection, set once per window: received bytes are only counted (sw__conn_on_read), never
+ * reset a deadline. The clock stops while nobody waits for the body (a streaming handler works on a piece, or
+ * output goes first) and goes on with the rest of the window when the wait resumes, so stopping to read cannot
+ * stretch a window. */
+static void body_clock_reset(sw_conn_t *c) {
+    c->win_bytes = 0;
+    c->win_used = 0;
+}
+
+static void body_clock_run(sw_conn_t *c) {
+    if (c->timer_kind == TK_BODY)
+        return;
+    uint32_t w = cfg(c)->body_timeout_ms;
+    c->win_since = c->loop->now_ms;
+    sw__timer_set(c->loop, c, TK_BODY, w == 0 ? 0 : c->win_used < w ? w - c->win_used : 1);
+}
+
+static void body_clock_pause(sw_conn_t *c) {
+    if (c->timer_kind != TK_BODY)
+        return;
+    uint64_t used = (uint64_t)c->win_used + (c->loop->now_ms - c->win_since);
+    c->win_used = used > UINT32_MAX ? UINT32_MAX : (uint32_t)used;
+    sw__timer_clear(c->loop, c);
+}
 
 /* Sets the deadline that fits the connection's state. The header deadline starts with a request's first byte
  * and is not moved by later bytes: a slowloris client gets no more time by trickling. */
@@ -182,7 +227,12 @@ static void update_timer(sw_conn_t *c) {
     sw_loop_t *l = c->loop;
     if (c->flags & CF_CLOSED)
         return;
+    if (c->flags & CF_BODY_WAIT) {
+        body_clock_run(c); /* a streamed body's reader waits: the body's rate rules, even with output queued */
+        return;
+    }
     if (sw__conn_has_output(c)) {
+        body_clock_pause(c);
         if (c->timer_kind != TK_WRITE)
             sw__timer_set(l, c, TK_WRITE, cfg(c)->write_timeout_ms);
         return;
@@ -198,29 +248,58 @@ static void update_timer(sw_conn_t *c) {
         break;
     case CS_BODY:
     case CS_CHUNKED:
-        if (c->timer_kind != TK_BODY)
-            sw__timer_set(l, c, TK_BODY, cfg(c)->body_timeout_ms);
+    case CS_DRAIN:
+        body_clock_run(c);
         break;
     case CS_CLOSING:
         if (c->timer_kind != TK_WRITE)
             sw__timer_set(l, c, TK_WRITE, 2000); /* lingering close: drain the peer's bytes a little while */
         break;
     default:
+        body_clock_pause(c);
         sw__timer_clear(l, c);
         break;
     }
 }
 
-void sw__conn_timeout(sw_conn_t *c) {
+static void stream_fail(sw_conn_t *c, int err, int status, const char *msg);
+
+/* RFC 9110 15.5.9: tell a slow client why, then close. */
+static void answer_408(sw_conn_t *c, const char *msg) {
+    sw__resp_error(c, 408, msg);
+    c->state = CS_CLOSING;
+    c->loop->be->want_write(c->loop, c);
+    sw__timer_set(c->loop, c, TK_WRITE, 1000);
+}
+
+bool sw__conn_timeout(sw_conn_t *c, int kind) {
+    if (kind == TK_BODY) {
+        const sw_server_config_t *k = cfg(c);
+        uint64_t need = (uint64_t)k->min_body_rate * k->body_timeout_ms / 1000;
+        if (c->win_bytes >= (need > 0 ? need : 1)) {
+            /* a checkpoint, passed: the next window starts */
+            body_clock_reset(c);
+            body_clock_run(c);
+            return false;
+        }
+        if (c->state == CS_BODY || c->state == CS_CHUNKED) {
+            if (!sw__conn_has_output(c)) {
+                answer_408(c, "request body not received at the minimum rate");
+                return true;
+            }
+        } else if (c->state == CS_HANDLER && c->stream == SB_ACTIVE) {
+            stream_fail(c, SW_BODY_TIMEOUT, 408, "request body not received at the minimum rate");
+            return true;
+        }
+        close_conn(c); /* CS_DRAIN: the response is out already */
+        return true;
+    }
     if (c->state == CS_HEAD && c->in.len > c->in_start && !sw__conn_has_output(c)) {
-        /* RFC 9110 15.5.9: tell a slow client why, then close */
-        sw__resp_error(c, 408, "request head not received in time");
-        c->state = CS_CLOSING;
-        c->loop->be->want_write(c->loop, c);
-        sw__timer_set(c->loop, c, TK_WRITE, 1000);
-        return;
+        answer_408(c, "request head not received in time");
+        return true;
     }
     close_conn(c);
+    return true;
 }
 
 void sw__conn_shutdown_idle(sw_conn_t *c) {
@@ -260,6 +339,8 @@ static bool grow_in(sw_conn_t *c, uint64_t need_total) {
     c->in.cap = cap;
     c->in.len = keep;
     c->in_start = 0;
+    if (cap > l->m.in_buf_peak)
+        l->m.in_buf_peak = cap;
     return true;
 }
 
@@ -279,14 +360,33 @@ bool sw__conn_adopt_input(sw_conn_t *c, char *buf, uint32_t cap) {
     c->in.data = buf;
     c->in.cap = cap;
     c->in.len = c->in_start = 0;
+    if (cap > c->loop->m.in_buf_peak)
+        c->loop->m.in_buf_peak = cap;
     return true;
 }
 
 uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
-    if (c->state == CS_HANDLER || (c->flags & CF_CLOSED))
-        return 0; /* back-pressure: a pending handler stops reading (pipelined bytes wait in the kernel) */
+    if (c->flags & CF_CLOSED)
+        return 0;
+    if (c->state == CS_HANDLER) {
+        /* Back-pressure: a pending handler stops reading (pipelined bytes wait in the kernel), unless it waits for
+         * its streamed body: then the body window takes what fits, and is never grown. */
+        if (!(c->flags & CF_BODY_WAIT))
+            return 0;
+        *at = c->in.data + c->in.len;
+        return c->in.cap - c->in.len;
+    }
     if (c->in.data == NULL && !grow_in(c, IN_MIN))
         return 0;
+    if (c->in.len == c->in.cap && c->state == CS_CLOSING) {
+        /* lingering close: discard, but keep the bytes before in_start while a handler that may still read its
+         * request's views holds the connection */
+        if (c->pins == 0)
+            c->in_start = 0;
+        c->in.len = c->in_start;
+        if (c->in.len == c->in.cap)
+            return 0;
+    }
     if (c->in.len == c->in.cap) {
         uint64_t used = c->in.len - c->in_start;
         uint64_t want;
@@ -307,8 +407,6 @@ uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
             c->chunk_off -= c->chunk_off >= c->in_start ? c->in_start : c->chunk_off;
             c->in.len = (uint32_t)used;
             c->in_start = 0;
-        } else if (c->state == CS_CLOSING) {
-            c->in.len = c->in_start = 0; /* draining: discard */
         } else if (want > c->in.cap) {
             if (!grow_in(c, want))
                 return 0;
@@ -324,6 +422,12 @@ void sw__conn_on_read(sw_conn_t *c, ssize_t n) {
     if (c->flags & CF_CLOSED)
         return;
     if (n <= 0) {
+        if (c->state == CS_HANDLER && c->stream == SB_ACTIVE) {
+            /* the client went away before the end of a streamed body: the reader learns it, the connection goes */
+            stream_fail(c, SW_BODY_CLOSED, 0, NULL);
+            close_conn(c);
+            return;
+        }
         if (n == 0 && c->state != CS_CLOSING && (sw__conn_has_output(c) || c->state == CS_HANDLER)) {
             /* Half-close after a complete request: the response is still sent (RFC 9112 9.6). */
             c->flags |= CF_READ_EOF;
@@ -334,8 +438,14 @@ void sw__conn_on_read(sw_conn_t *c, ssize_t n) {
     }
     c->in.len += (uint32_t)n;
     c->loop->m.bytes_in += (uint64_t)n;
+    if (c->timer_kind == TK_BODY)
+        c->win_bytes += (uint64_t)n; /* the body rate's count; its checkpoint is the timer */
     if (c->state == CS_CLOSING) {
         c->in.len = c->in_start; /* lingering close: discard */
+        return;
+    }
+    if (c->state == CS_HANDLER) {
+        stream_arrived(c, (uint32_t)n); /* only a streamed body's reader makes a pending connection read */
         return;
     }
     process(c);
@@ -350,7 +460,28 @@ static void finish_request(sw_conn_t *c) {
     c->flags &= ~(uint32_t)(CF_RESP_STARTED | CF_RESP_CHUNKED | CF_HEAD_METHOD | CF_CONTINUE_SENT | CF_HTTP10);
     c->head_prev = 0;
     c->state = keep ? CS_HEAD : CS_CLOSING;
-    release_head(c);
+    if (c->stream == SB_ACTIVE || c->stream == SB_DONE) {
+        /* A streamed body: the next request starts after it. What the handler did not read is discarded. */
+        if (c->sb_wake != NULL) {
+            c->stream = SB_FAILED; /* cannot happen (the reader is the handler), but never leave a reader hanging */
+            c->sb_err = SW_BODY_FINISHED;
+            stream_wake(c);
+            c->stream = SB_ACTIVE;
+        }
+        c->body_off += c->sb_give + c->sb_avail;
+        c->sb_give = c->sb_avail = 0;
+        c->in_start = c->body_off; /* the head goes with the response */
+        if (c->stream == SB_ACTIVE && keep) {
+            c->state = CS_DRAIN;
+            c->drained = 0;
+            body_clock_reset(c);
+        }
+        c->stream = SB_NONE;
+    }
+    /* A handler still running after its response (it holds a pin) may read its request's views: on a connection
+     * that closes, they stay until it is freed. */
+    if (c->state != CS_CLOSING || c->pins == 0)
+        release_head(c);
 }
 
 /* Called by the response code when a response is complete. */
@@ -384,11 +515,22 @@ static void dispatch(sw_conn_t *c, const uint8_t *body, size_t body_len, uint32_
         c->flags |= CF_HTTP10;
     c->state = CS_HANDLER;
     sw__timer_clear(c->loop, c);
+    c->seq = c->requests;
+    bool streamed = c->stream == SB_ACTIVE;
+    if (!streamed) {
+        /* sw_conn_body_read hands a buffered body out whole */
+        c->stream = SB_NONE;
+        c->sb_give = 0;
+        c->body_off = body != NULL ? (uint32_t)((const char *)body - c->in.data) : 0;
+        c->body_need = body_len;
+    }
     sw_http_request_t view = {
         .buf = c->in.data + c->in_start,
         .head = r,
         .body = body,
         .body_len = body_len,
+        .seq = c->seq,
+        .streamed = streamed,
     };
     uint32_t start = c->in_start;
     c->in_start = next_start; /* the next request's first byte; the view still points at this one */
@@ -413,6 +555,42 @@ static void reject(sw_conn_t *c, int code) {
     c->state = CS_CLOSING;
 }
 
+/* Dispatches a request whose handler reads its body as it comes (sw_on_head_fn chose SW_BODY_STREAM). */
+static bool begin_stream(sw_conn_t *c, uint32_t head_len, uint64_t limit) {
+    sw_request_t *r = &c->req;
+    if ((r->flags & SW_F_CONTENT_LENGTH) && r->content_length > limit) {
+        reject(c, SW_E_BODY_TOO_LARGE); /* before reading a byte of it */
+        return false;
+    }
+    /* The head stays where it is (the handler's views point into it) and the body comes in behind it, into a
+     * window reused for every piece: at least SW_STREAM_BUF in all and SW_STREAM_ROOM free, grown now, before the
+     * handler holds any pointer, and never again while it runs. */
+    uint64_t want = (uint64_t)(c->in.len - c->in_start) + SW_STREAM_ROOM;
+    if (want < SW_STREAM_BUF)
+        want = SW_STREAM_BUF;
+    if (c->in.cap - c->in_start < want && !grow_in(c, want)) {
+        close_conn(c);
+        return false;
+    }
+    c->sb_base = c->in_start + head_len;
+    c->body_off = c->chunk_off = c->sb_base;
+    c->sb_avail = c->sb_give = 0;
+    c->sb_limit = limit;
+    c->sb_raw = c->in.len - c->sb_base; /* bytes that came with the head */
+    c->sb_err = 0;
+    c->sb_wake = NULL;
+    if (r->flags & SW_F_CHUNKED) {
+        /* the decoder checks the limit at each chunk size, before the chunk's data (0 there means none) */
+        sw_chunked_init(&c->dec, limit == UINT64_MAX ? 0 : limit == 0 ? 1 : limit);
+        c->body_need = 0;
+    } else {
+        c->body_need = r->content_length;
+    }
+    c->stream = SB_ACTIVE;
+    dispatch(c, NULL, 0, c->in_start);
+    return true;
+}
+
 /* Starts the body phase, or dispatches when there is none. Returns false when processing must stop. */
 static bool begin_body(sw_conn_t *c, uint32_t head_len) {
     const sw_server_config_t *k = cfg(c);
@@ -420,6 +598,14 @@ static bool begin_body(sw_conn_t *c, uint32_t head_len) {
     uint32_t body_start = c->in_start + head_len;
     c->head_len = head_len;
     c->body_off = body_start;
+    body_clock_reset(c);
+    if (k->on_head != NULL &&
+        ((r->flags & SW_F_CHUNKED) || ((r->flags & SW_F_CONTENT_LENGTH) && r->content_length > 0))) {
+        sw_http_request_t view = {.buf = c->in.data + c->in_start, .head = r, .seq = c->requests};
+        uint64_t limit = k->max_stream_body;
+        if (k->on_head(k->user, c, &view, &limit) == SW_BODY_STREAM)
+            return begin_stream(c, head_len, limit);
+    }
     if (r->flags & SW_F_CHUNKED) {
         sw_chunked_init(&c->dec, k->max_body);
         c->chunk_off = body_start;
@@ -444,10 +630,221 @@ static void send_continue(sw_conn_t *c) {
     /* Expect: 100-continue, and the body has not started: invite it (RFC 9110 10.1.1) */
     if ((c->req.flags & SW_F_EXPECT_CONTINUE) && !(c->flags & CF_CONTINUE_SENT) && c->in.len == c->body_off) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        extern int sw__out_append(sw_conn_t * c, const void *p, size_t n);
         sw__out_append(c, cont, sizeof cont - 1);
         c->flags |= CF_CONTINUE_SENT;
     }
+}
+
+/* CS_DRAIN: discards what is left of a streamed body the handler did not read, so the next request parses
+ * where it starts. Returns true when the body ended (the connection reads heads again). */
+static bool drain(sw_conn_t *c) {
+    uint32_t n = c->in.len - c->in_start;
+    if (c->req.flags & SW_F_CHUNKED) {
+        if (n == 0)
+            return false;
+        size_t out = n;
+        ptrdiff_t rc = sw_chunked_decode(&c->dec, c->in.data + c->in_start, &out);
+        if (rc >= 0) {
+            c->drained += n - (size_t)rc;
+            c->in_start = c->in.len - (uint32_t)rc;
+            c->state = CS_HEAD;
+            return true;
+        }
+        c->drained += n;
+        if (rc < SW_INCOMPLETE) {
+            c->state = CS_CLOSING; /* bad framing: the response is out; no next request can be found */
+            c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+            return false;
+        }
+    } else {
+        uint64_t take = n < c->body_need ? n : c->body_need;
+        c->body_need -= take;
+        c->in_start += (uint32_t)take;
+        c->drained += take;
+        if (c->body_need == 0) {
+            c->state = CS_HEAD;
+            return true;
+        }
+    }
+    if (!(c->flags & CF_RECVING))
+        c->in.len = c->in_start = 0; /* all of it consumed */
+    if (c->drained > SW_DRAIN_MAX) {
+        c->state = CS_CLOSING; /* more than a connection is worth */
+        c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+    }
+    return false;
+}
+
+/* ---- streamed bodies ---------------------------------------------------------------------------------------- */
+
+/* Calls the waiting reader's wake, once. */
+static void stream_wake(sw_conn_t *c) {
+    void (*fn)(void *) = c->sb_wake;
+    c->flags &= ~(uint32_t)CF_BODY_WAIT;
+    if (fn == NULL)
+        return;
+    void *ctx = c->sb_ctx;
+    c->sb_wake = NULL;
+    c->sb_ctx = NULL;
+    fn(ctx);
+}
+
+/* The streamed body failed: every later read returns `err`; a waiting reader is woken. With a status, the server
+ * answers for the handler (or, if its response has begun, closes after what is queued). The handler may still read
+ * its request's views: the head's bytes and field table stay until the connection is freed. */
+static void stream_fail(sw_conn_t *c, int err, int status, const char *msg) {
+    if (c->stream != SB_ACTIVE)
+        return;
+    c->stream = SB_FAILED;
+    c->sb_err = (int8_t)err;
+    c->sb_avail = c->sb_give = 0;
+    stream_wake(c);
+    if ((c->flags & CF_CLOSED) || status == 0)
+        return;
+    c->in_start = c->in.len = c->sb_base; /* what else arrives is discarded behind the head */
+    if (c->state == CS_HANDLER)
+        sw__resp_error(c, status, msg); /* completes the response (or marks the connection closing) */
+    c->state = CS_CLOSING;
+    c->flags &= ~(uint32_t)CF_KEEP_ALIVE;
+    if (c->flags & (CF_IN_PROCESS | CF_CLOSED))
+        return; /* process() sends or lingers on its way out */
+    if (sw__conn_has_output(c))
+        c->loop->be->want_write(c->loop, c); /* lingers once it is sent (sw__conn_on_written) */
+    else
+        linger(c);
+    update_timer(c);
+}
+
+/* Makes the body bytes received so far available at body_off: counts them (Content-Length) or decodes them in place
+ * (chunked), right behind the bytes already available. Runs only when no recv is in flight. */
+static void stream_pump(sw_conn_t *c) {
+    uint32_t at = c->body_off + c->sb_give + c->sb_avail;
+    if (!(c->req.flags & SW_F_CHUNKED)) {
+        uint64_t have = c->in.len - at;
+        uint64_t take = have < c->body_need ? have : c->body_need;
+        c->sb_avail += (uint32_t)take;
+        c->body_need -= take;
+        if (c->body_need == 0)
+            c->stream = SB_DONE;
+        return;
+    }
+    size_t n = c->in.len - c->chunk_off;
+    if (n == 0)
+        return;
+    char *src = c->in.data + c->chunk_off;
+    size_t out = n;
+    ptrdiff_t rc = sw_chunked_decode(&c->dec, src, &out);
+    if (rc < SW_INCOMPLETE || c->dec.body_len > c->sb_limit) {
+        int code = rc < SW_INCOMPLETE ? (int)rc : SW_E_BODY_TOO_LARGE;
+        uint32_t i = (uint32_t)-code;
+        if (i < sizeof c->loop->m.parse_errors / sizeof c->loop->m.parse_errors[0])
+            c->loop->m.parse_errors[i]++;
+        stream_fail(c, code == SW_E_BODY_TOO_LARGE ? SW_BODY_TOO_LARGE : SW_BODY_MALFORMED, sw_error_status(code),
+                    sw_error_message(code));
+        return;
+    }
+    memmove(c->in.data + at, src, out);
+    c->sb_avail += (uint32_t)out;
+    uint32_t end = at + (uint32_t)out;
+    if (rc >= 0) {
+        /* the end: the next request's bytes follow the body */
+        memmove(c->in.data + end, src + n - (size_t)rc, (size_t)rc);
+        c->in.len = end + (uint32_t)rc;
+        c->stream = SB_DONE;
+    } else {
+        c->in.len = end;
+    }
+    c->chunk_off = end;
+}
+
+/* Bytes arrived for a pending connection: only a waiting reader of a streamed body lets it read. */
+static void stream_arrived(sw_conn_t *c, uint32_t n) {
+    if (c->stream != SB_ACTIVE) {
+        c->in.len -= n; /* cannot happen: nothing else reads while a handler is pending */
+        return;
+    }
+    c->sb_raw += n;
+    stream_pump(c);
+    if (c->stream == SB_FAILED)
+        return;
+    if (c->sb_avail > 0 || c->stream == SB_DONE)
+        stream_wake(c); /* else only chunk framing came: read on */
+    update_timer(c);
+}
+
+long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data) {
+    *data = NULL;
+    if (seq != c->seq)
+        return SW_BODY_FINISHED; /* an older request of the connection */
+    if (c->stream == SB_FAILED)
+        return c->sb_err;
+    if (c->requests != seq)
+        return SW_BODY_FINISHED; /* its response is complete */
+    if (c->stream == SB_NONE) {
+        /* buffered: the whole body, once */
+        long n = (long)c->body_need;
+        c->body_need = 0;
+        if (n > 0)
+            *data = (const uint8_t *)c->in.data + c->body_off;
+        return n;
+    }
+    if ((c->flags & CF_CLOSED) && c->stream == SB_ACTIVE) {
+        c->stream = SB_FAILED;
+        c->sb_err = SW_BODY_CLOSED;
+        return SW_BODY_CLOSED;
+    }
+    /* the last piece is consumed: its bytes may be reused */
+    c->body_off += c->sb_give;
+    c->sb_give = 0;
+    if (c->stream == SB_ACTIVE)
+        stream_pump(c);
+    if (c->stream == SB_FAILED)
+        return c->sb_err;
+    if (c->sb_avail > 0) {
+        *data = (const uint8_t *)c->in.data + c->body_off;
+        c->sb_give = c->sb_avail;
+        c->sb_avail = 0;
+        return (long)c->sb_give;
+    }
+    if (c->stream == SB_DONE)
+        return 0;
+    if (c->body_off == c->in.len && !(c->flags & CF_RECVING))
+        c->in.len = c->body_off = c->chunk_off = c->sb_base; /* all consumed: the window starts over */
+    return SW_BODY_AGAIN;
+}
+
+int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx) {
+    if (wake == NULL || seq != c->seq || c->requests != seq || c->stream != SB_ACTIVE || c->state != CS_HANDLER ||
+        (c->flags & CF_CLOSED) || c->sb_wake != NULL || c->sb_give > 0 || c->sb_avail > 0 ||
+        c->in.len != c->body_off)
+        return 1; /* a read has something to say now */
+    c->sb_wake = wake;
+    c->sb_ctx = ctx;
+    c->flags |= CF_BODY_WAIT;
+    if ((c->req.flags & SW_F_EXPECT_CONTINUE) && !(c->flags & (CF_CONTINUE_SENT | CF_RESP_STARTED)) &&
+        c->sb_raw == 0) {
+        /* The handler wants the body the client holds back: invite it now (RFC 9110 10.1.1). A handler that
+         * answers without reading never causes the body to be sent. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (sw__out_append(c, cont, sizeof cont - 1) == 0) {
+            c->flags |= CF_CONTINUE_SENT;
+            c->loop->be->want_write(c->loop, c);
+        }
+    }
+    update_timer(c);
+    c->loop->be->want_read(c->loop, c); /* may read (and wake) at once */
+    return 0;
+}
+
+/* Called by the response code before it writes Connection: a streamed body left unread closes the connection
+ * when discarding it is not worth it: the client may still send it after an unanswered Expect: 100-continue, or
+ * more of it is announced than SW_DRAIN_MAX. */
+bool sw__conn_stream_blocks_keep_alive(const sw_conn_t *c) {
+    if (c->stream != SB_ACTIVE || c->requests != c->seq)
+        return false;
+    if ((c->req.flags & SW_F_EXPECT_CONTINUE) && !(c->flags & CF_CONTINUE_SENT) && c->sb_raw == 0)
+        return true;
+    return !(c->req.flags & SW_F_CHUNKED) && c->body_need > SW_DRAIN_MAX;
 }
 
 /* The benchmark floor: count request ends, answer each with the canned reply, parse nothing. */
@@ -541,6 +938,11 @@ static void process(sw_conn_t *c) {
             dispatch(c, (const uint8_t *)c->in.data + c->body_off, (size_t)c->body_need, body_end);
             continue;
         }
+        if (c->state == CS_DRAIN) {
+            if (!drain(c))
+                break;
+            continue;
+        }
         break; /* CS_HANDLER (pending) or CS_CLOSING */
     }
     c->flags &= ~(uint32_t)CF_IN_PROCESS;
@@ -556,7 +958,7 @@ static void process(sw_conn_t *c) {
     if (sw__conn_has_output(c))
         c->loop->be->want_write(c->loop, c);
     else if (c->state == CS_CLOSING)
-        close_conn(c);
+        linger(c); /* the response went out already (a drain given up) or nothing could be queued */
     else if (c->flags & CF_READ_EOF)
         close_conn(c);
     update_timer(c);

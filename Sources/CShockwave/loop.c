@@ -123,9 +123,10 @@ static void run_timers(sw_loop_t *l) {
         while (c != NULL) {
             sw_conn_t *next = c->tnext;
             if (c->deadline_ms <= l->now_ms) {
+                int kind = c->timer_kind;
                 sw__timer_clear(l, c);
-                l->m.timeouts++;
-                sw__conn_timeout(c); /* may free c; `next` was read before */
+                if (sw__conn_timeout(c, kind)) /* may free c; `next` was read before */
+                    l->m.timeouts++;
             }
             c = next;
         }

@@ -9,6 +9,7 @@
 #include "server_internal.h"
 
 void sw__conn_response_done(sw_conn_t *c);
+bool sw__conn_stream_blocks_keep_alive(const sw_conn_t *c);
 
 /* Borrowed bodies up to this size are copied into the write buffer instead (see sw_resp_body_borrowed). */
 #define SW_BORROW_MIN 512
@@ -142,7 +143,7 @@ int sw_resp_start(sw_conn_t *c, int status) {
 }
 
 int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *value, size_t value_len) {
-    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
         return -1;
     if (!out_reserve(c, name_len + value_len + 4))
         return -ENOMEM;
@@ -162,7 +163,7 @@ int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *
 int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct) {
     if ((unsigned)ct >= SW_CT_COUNT_)
         return -1;
-    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
         return -1;
     return sw__out_append(c, content_types[ct].line, content_types[ct].len);
 }
@@ -179,6 +180,8 @@ static int end_head(sw_conn_t *c, int64_t len) {
         return -ENOMEM;
     if (c->loop->listener_closed)
         c->flags &= ~(uint32_t)CF_KEEP_ALIVE; /* a shutdown began after dispatch (pending handler): last response */
+    if (c->stream == SB_ACTIVE && sw__conn_stream_blocks_keep_alive(c))
+        c->flags &= ~(uint32_t)CF_KEEP_ALIVE; /* a streamed body left unread that is not worth discarding */
     char *p = c->out.data + c->out.len;
     if (len < 0) {
         APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
@@ -203,7 +206,7 @@ static void complete(sw_conn_t *c) {
 }
 
 int sw_resp_body(sw_conn_t *c, const void *body, size_t len) {
-    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
         return -1;
     if (!status_has_body((int)c->resp_status))
         len = 0;
@@ -246,7 +249,7 @@ static int push_seg(sw_conn_t *c, const sw_seg_t *seg) {
 }
 
 int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx) {
-    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
         if (release != NULL)
             release(ctx);
         return -1;
@@ -278,7 +281,7 @@ int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*rel
 }
 
 int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len) {
-    if (!(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED)) {
         close(fd);
         return -1;
     }
@@ -298,7 +301,7 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len) {
 }
 
 int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len) {
-    if (!(c->flags & CF_RESP_STARTED))
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED))
         return -1;
     if (!(c->flags & CF_RESP_CHUNKED)) {
         int r = end_head(c, -1);
@@ -324,7 +327,7 @@ int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len) {
 }
 
 int sw_resp_chunk_end(sw_conn_t *c) {
-    if (!(c->flags & CF_RESP_STARTED))
+    if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED))
         return -1;
     if (!(c->flags & CF_RESP_CHUNKED)) {
         int r = end_head(c, -1);

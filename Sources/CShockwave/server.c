@@ -26,7 +26,9 @@ void sw_server_config_init(sw_server_config_t *cfg) {
     cfg->max_body = 4u << 20;
     cfg->max_conns = 16384;
     cfg->header_timeout_ms = 10000;
-    cfg->body_timeout_ms = 30000;
+    cfg->max_stream_body = 1ull << 30;
+    cfg->body_timeout_ms = 10000;
+    cfg->min_body_rate = 240;
     cfg->idle_timeout_ms = 60000;
     cfg->write_timeout_ms = 30000;
 }

@@ -57,9 +57,25 @@ enum conn_state {
     CS_HEAD = 0, /* reading a request head (or idle between requests) */
     CS_BODY,     /* reading a Content-Length body */
     CS_CHUNKED,  /* reading a chunked body */
-    CS_HANDLER,  /* the handler answered SW_PENDING */
+    CS_HANDLER,  /* the handler answered SW_PENDING (with a streamed body: and reads it as it asks) */
     CS_CLOSING,  /* sending what is queued, then closing */
+    CS_DRAIN,    /* the response is complete but the streamed body is not: discarding the rest of it */
 };
+
+/* A request's body as sw_conn_body_read sees it (sw_conn_t.stream). */
+enum {
+    SB_NONE = 0, /* a buffered body (or none): the first read returns it whole */
+    SB_ACTIVE,   /* a streamed body, more to come */
+    SB_DONE,     /* a streamed body, read to its end */
+    SB_FAILED,   /* a streamed body that failed: sb_err says how */
+};
+
+/* Bytes of an unread streamed body the connection discards after the response to keep the connection (as Go's
+ * net/http does with 256 KiB); past it, or when the rest is known to be larger, the connection closes. */
+#define SW_DRAIN_MAX (256u << 10)
+/* A streamed body's input buffer: at least this, with at least SW_STREAM_ROOM after the head. */
+#define SW_STREAM_BUF (64u << 10)
+#define SW_STREAM_ROOM (32u << 10)
 
 enum {
     CF_KEEP_ALIVE = 1u << 0,   /* the current request allows the connection to persist */
@@ -75,6 +91,7 @@ enum {
     CF_HTTP10 = 1u << 10,
     CF_IN_PROCESS = 1u << 11,  /* inside conn_process: do not re-enter */
     CF_FREE_DEFERRED = 1u << 12, /* closed while pinned (sw_conn_pin): freed at the last sw_conn_unpin */
+    CF_BODY_WAIT = 1u << 13,     /* a streamed body's reader waits (sw_conn_body_wait): reading is on */
 };
 
 struct sw_conn {
@@ -97,6 +114,30 @@ struct sw_conn {
     uint32_t body_off;  /* offset in `in` where the (decoded) body starts */
     uint32_t chunk_off; /* CS_CHUNKED: offset in `in` of the first undecoded byte */
     sw_chunked_decoder_t dec;
+
+    /* The body as sw_conn_body_read serves it. Buffered: body_off/body_need are the body's offset and length
+     * until the first read. Streamed: the head stays at in_start (the handler's views point into it) and
+     * [sb_base, cap) is the body window, reused for every piece: [body_off, body_off + sb_avail) are decoded bytes
+     * not yet handed out, the last read handed out sb_give bytes before body_off... (see stream_pump); body_need
+     * is the Content-Length still to be made available. */
+    uint8_t stream;       /* SB_* */
+    int8_t sb_err;        /* SB_FAILED: the SW_BODY_* error every read returns */
+    uint32_t seq;         /* the request sw_conn_body_read serves (c->requests at dispatch) */
+    uint32_t sb_base;     /* streamed: offset in `in` of the body window (just after the head) */
+    uint32_t sb_avail;    /* streamed: decoded bytes at body_off not handed out yet */
+    uint32_t sb_give;     /* bytes at body_off handed out by the last read; consumed by the next */
+    uint64_t sb_limit;    /* streamed: decoded bytes allowed */
+    uint64_t sb_raw;      /* streamed: raw body bytes received (0: the body has not started, for 100-continue) */
+    uint64_t drained;     /* CS_DRAIN: bytes discarded */
+    void (*sb_wake)(void *);
+    void *sb_ctx;
+
+    /* Body rate (slow POST): body bytes received in the current window, the window's active time before the
+     * current wait began, and when that wait began. The window's clock runs only while the server waits for
+     * the body (not while a streaming handler works on a piece). */
+    uint64_t win_bytes;
+    uint64_t win_since;
+    uint32_t win_used;
 
     sw_buf_t out;         /* serialized response bytes */
     sw_buf_t out_old;     /* (uring) the write buffer a send in flight still reads after `out` grew; returned to the
@@ -227,7 +268,9 @@ uint32_t sw__conn_read_space(sw_conn_t *c, char **at);
 int sw__conn_iov(sw_conn_t *c, struct iovec *iov, int max);
 /* The first queued segment when it is a file range (for sendfile), else NULL. */
 sw_seg_t *sw__conn_file_seg(sw_conn_t *c);
-void sw__conn_timeout(sw_conn_t *c);
+/* A connection's deadline passed (`kind`: the TK_* it was set with). Returns false when it was only a body-rate
+ * checkpoint that passed (the timer is set again), true when the connection was cut. */
+bool sw__conn_timeout(sw_conn_t *c, int kind);
 bool sw__conn_has_output(const sw_conn_t *c);
 void sw__conn_shutdown_idle(sw_conn_t *c);     /* on graceful shutdown */
 /* The loop is about to wait for this connection's next bytes: an empty input buffer goes back to the pool, so an

@@ -24,19 +24,42 @@
 ///
 /// Graceful shutdown waits for handlers still running, even past its deadline (their connections are closed
 /// at the deadline, so their responses go nowhere): a handler that never returns keeps ``Server/wait()`` waiting.
+///
+/// Bodies are buffered whole before `handle` runs, up to ``ServerConfiguration/Limits/maxBody``, unless
+/// ``bodyMode(for:)`` asks for a request's body to be streamed: then `handle` runs as soon as the head is parsed
+/// and reads the body with ``Request/readBodyChunk()`` or ``Request/bodyChunks`` (see ``RequestBodyMode``).
 public protocol AsyncHTTPHandler: Sendable {
     /// Answers one request. `request` and every view taken from it are valid until the response is complete.
     func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws
+
+    /// How this request's body reaches ``handle(_:_:)``: buffered (the default) or streamed. Called on the loop
+    /// thread for each head that announces a body (`Content-Length` above 0, or chunked), before any of the body
+    /// is read; the head's views are valid, ``Request/body`` is empty. Keep it quick: it runs inline, like a
+    /// synchronous handler.
+    func bodyMode(for request: borrowing Request) -> RequestBodyMode
+}
+
+extension AsyncHTTPHandler {
+    /// Every body is buffered (``RequestBodyMode/buffered``).
+    @inlinable public func bodyMode(for request: borrowing Request) -> RequestBodyMode { .buffered }
 }
 
 /// An ``AsyncHTTPHandler`` made of a closure.
 public struct AsyncClosureHandler: AsyncHTTPHandler {
     @usableFromInline let body: @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
+    @usableFromInline let mode: RequestBodyMode
 
-    /// Wraps `body`, stored once and called for every request.
-    @inlinable public init(_ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void) {
+    /// Wraps `body`, stored once and called for every request; every body reaches it in `bodyMode`.
+    @inlinable public init(
+        bodyMode: RequestBodyMode = .buffered,
+        _ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
+    ) {
         self.body = body
+        self.mode = bodyMode
     }
+
+    /// The mode given at creation.
+    @inlinable public func bodyMode(for request: borrowing Request) -> RequestBodyMode { mode }
 
     /// Calls the closure.
     @inlinable public func handle(_ request: borrowing Request, _ response: inout ResponseWriter) async throws {

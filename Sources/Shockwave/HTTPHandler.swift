@@ -16,6 +16,10 @@
 ///
 /// The server is specialized for the handler's concrete type: each request costs one class-method call
 /// into it, with no existential, closure context or allocation in between.
+///
+/// Request bodies are always buffered whole before `handle` runs (up to ``ServerConfiguration/Limits/maxBody``):
+/// a handler that runs inline on the loop thread cannot wait for a body that arrives over time. To stream large
+/// bodies, use an ``AsyncHTTPHandler`` and ``RequestBodyMode/streamed``.
 public protocol HTTPHandler: Sendable {
     /// Answers one request. `request` and every view taken from it are valid until this returns.
     func handle(_ request: borrowing Request, _ response: inout ResponseWriter) throws

@@ -34,6 +34,10 @@ public struct Request: ~Copyable {
     @usableFromInline let bodyStart: UnsafePointer<UInt8>?
     @usableFromInline let bodyCount: Int
     @usableFromInline let versionMinor: UInt8
+    /// The connection and the request's number on it, for body reads (``readBodyChunk()``).
+    let connection: OpaquePointer
+    let sequence: UInt32
+    let bodyStreamed: Bool
 
     /// The method; for ``HTTPMethod/other``, ``methodBytes`` has the token.
     public let method: HTTPMethod
@@ -42,7 +46,7 @@ public struct Request: ~Copyable {
     public let loopIndex: Int
 
     /// A view of the C request. Only the trampoline builds one, on the loop thread.
-    init(_ view: UnsafePointer<sw_http_request_t>, loopIndex: Int) {
+    init(_ view: UnsafePointer<sw_http_request_t>, connection: OpaquePointer, loopIndex: Int) {
         let head = view.pointee.head.unsafelyUnwrapped
         let buffer = UnsafeRawPointer(view.pointee.buf.unsafelyUnwrapped).assumingMemoryBound(to: UInt8.self)
         self.buffer = buffer
@@ -60,6 +64,9 @@ public struct Request: ~Copyable {
         self.versionMinor = head.pointee.version_minor
         self.method = HTTPMethod(cMethod: head.pointee.method_id)
         self.loopIndex = loopIndex
+        self.connection = connection
+        self.sequence = view.pointee.seq
+        self.bodyStreamed = view.pointee.streamed != 0
     }
 
     @inlinable func bytes(_ extent: Extent) -> ByteView {
@@ -88,7 +95,8 @@ public struct Request: ~Copyable {
         RequestHeaders(buffer: buffer, table: fieldTable, count: fieldCount)
     }
 
-    /// The whole body: `Content-Length` bytes, or a chunked body already de-chunked. Empty when there is none.
+    /// The whole body: `Content-Length` bytes, or a chunked body already de-chunked. Empty when there is none, and
+    /// when the handler streams it (``RequestBodyMode/streamed``; read it with ``readBodyChunk()`` then).
     @inlinable public var body: ByteView { ByteView(start: bodyStart, count: bodyCount) }
 
     /// The `Host` field's value, or `nil` when absent (allowed in HTTP/1.0 only).
@@ -110,8 +118,8 @@ public struct Request: ~Copyable {
     /// Whether the body came with `Transfer-Encoding: chunked` (``body`` holds it de-chunked).
     public var isChunked: Bool { flags & UInt32(SW_F_CHUNKED) != 0 }
 
-    /// Whether the client sent `Expect: 100-continue` (the server already answered `100 Continue` when it
-    /// started reading the body).
+    /// Whether the client sent `Expect: 100-continue` (the server answers `100 Continue` when it starts reading
+    /// the body: before a buffered body, at the handler's first read of a streamed one).
     public var expectsContinue: Bool { flags & UInt32(SW_F_EXPECT_CONTINUE) != 0 }
 
     /// The raw value of the first query parameter called `name` (`q` in `?q=swift&page=2` gives `swift`),

@@ -15,6 +15,16 @@ class RequestDispatcher: @unchecked Sendable {
         fatalError("RequestDispatcher.dispatch is abstract")
     }
 
+    /// Whether the handler chooses body modes (``bodyMode(_:_:_:)`` is then called for each head with a body).
+    var choosesBodyModes: Bool { false }
+
+    /// For a head announcing a body: SW_BODY_BUFFER or SW_BODY_STREAM, and the stream's limit in `limit`.
+    func bodyMode(
+        _ connection: OpaquePointer, _ request: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
+    ) -> Int32 {
+        Int32(SW_BODY_BUFFER)
+    }
+
     /// Called once after the server has stopped and before the box is released.
     func serverStopped() {}
 }
@@ -34,7 +44,7 @@ final class SyncDispatcher<Handler: HTTPHandler>: RequestDispatcher, @unchecked 
     }
 
     override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
-        let request = Request(view, loopIndex: loopIndex(of: connection))
+        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
         var response = ResponseWriter(connection: connection)
         do {
             try handler.handle(request, &response)
@@ -50,6 +60,13 @@ final class SyncDispatcher<Handler: HTTPHandler>: RequestDispatcher, @unchecked 
 let requestTrampoline: sw_on_request_fn = { user, connection, request in
     Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
         $0.dispatch(connection.unsafelyUnwrapped, request.unsafelyUnwrapped)
+    }
+}
+
+/// The C callback for heads announcing a body, set only for dispatchers that choose body modes.
+let headTrampoline: sw_on_head_fn = { user, connection, request, limit in
+    Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
+        $0.bodyMode(connection.unsafelyUnwrapped, request.unsafelyUnwrapped, limit.unsafelyUnwrapped)
     }
 }
 
@@ -103,13 +120,30 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
             sw_conn_unpin(connection)
         }
         guard sw_conn_is_open(connection) != 0 else { return }
-        let request = withUnsafePointer(to: pending.view) { Request($0, loopIndex: pending.loopIndex) }
+        let request = withUnsafePointer(to: pending.view) {
+            Request($0, connection: connection, loopIndex: pending.loopIndex)
+        }
         var response = ResponseWriter(connection: connection, owner: pending.thread)
         do {
             try await handler.handle(request, &response)
             response.finishForHandler()
         } catch {
             response.failPending()
+        }
+    }
+
+    override var choosesBodyModes: Bool { true }
+
+    override func bodyMode(
+        _ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
+    ) -> Int32 {
+        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
+        switch handler.bodyMode(for: request).storage {
+        case .buffered:
+            return Int32(SW_BODY_BUFFER)
+        case .streamed(let maxSize):
+            if let maxSize { limit.pointee = UInt64(maxSize) }
+            return Int32(SW_BODY_STREAM)
         }
     }
 

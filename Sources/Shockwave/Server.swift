@@ -115,6 +115,7 @@ public final class Server: Sendable {
         // The C core's reference to the dispatcher; balanced in wait() after sw_server_free.
         let user = Unmanaged.passRetained(dispatcher)
         c.on_request = requestTrampoline
+        c.on_head = dispatcher.choosesBodyModes ? headTrampoline : nil
         c.user = user.toOpaque()
         var server: OpaquePointer? = nil
         let rc = configuration.host.withCString { host in

@@ -47,9 +47,22 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var maxTarget: Int = Int(SW_DEFAULT_MAX_TARGET)
         /// Header field lines. Over it: 431. Default 100.
         public var maxHeaders: Int = Int(SW_DEFAULT_MAX_HEADERS)
-        /// Bytes of request body, after de-chunking. Over it: 413 — sent before reading any of the body when
-        /// `Content-Length` announces it. Default 4 MiB (4194304).
+        /// Bytes of a buffered request body, after de-chunking. Over it: 413 — sent before reading any of the body
+        /// when `Content-Length` announces it. A body is buffered whole before the handler runs, so this bounds
+        /// the memory a request can take; a handler that needs larger bodies streams them (see
+        /// ``RequestBodyMode``), and this limit does not apply to those. Default 4 MiB (4194304).
         public var maxBody: Int = 4 << 20
+        /// Bytes of a streamed request body (after de-chunking) when the handler's ``RequestBodyMode/streamed``
+        /// names no limit of its own, or `nil` for no limit. Over it: 413 — before reading when `Content-Length`
+        /// announces it, else when the body passes it (the handler's read throws
+        /// ``RequestBodyError/Kind/tooLarge``). A streamed body never takes more memory than the connection's
+        /// input buffer (64 KiB), so this bounds time and what the handler does with the bytes, not memory.
+        /// Default 1 GiB.
+        public var maxStreamedBody: Int? = 1 << 30
+        /// The slowest a request body may arrive, in bytes per second, measured over each window of
+        /// ``Timeouts/body`` the server spends waiting for it; 0 leaves only the rule of one byte per window.
+        /// Default 240 (the rate ASP.NET Core's Kestrel requires).
+        public var minBodyRate: Int = 240
         /// Open connections for the whole server, shared evenly among the loops; past it, new connections
         /// wait in the kernel's accept queue. Default 16384.
         public var maxConnections: Int = 16384
@@ -67,8 +80,13 @@ public struct ServerConfiguration: Sendable, Hashable {
         /// A request head must arrive whole within this time of its first byte, however it is trickled
         /// (slowloris); then the server answers 408 and closes. Default 10 s.
         public var header: Duration = .milliseconds(10_000)
-        /// A request body must arrive whole within this time (slow POST). Default 30 s.
-        public var body: Duration = .milliseconds(30_000)
+        /// The window of the body-rate rule (slow POST). While the server waits for a request body — reading a
+        /// buffered one, or a streamed one while its handler waits in a read — every window of this length must
+        /// bring at least ``Limits/minBodyRate`` × window bytes, and at least one byte; otherwise the server
+        /// answers 408 (when no response has started) and closes the connection. Time a streaming handler spends
+        /// on a piece does not count. A large body at a good rate may take as long as it needs. Default 10 s
+        /// (2400 bytes per window with the default rate).
+        public var body: Duration = .milliseconds(10_000)
         /// A keep-alive connection with no request in progress is closed after this time. Default 60 s.
         public var idle: Duration = .milliseconds(60_000)
         /// A response that makes no progress for this long is abandoned and its connection closed.
@@ -156,6 +174,11 @@ extension ServerConfiguration {
         c.limits.max_target = UInt32(try check(limits.maxTarget, 1...(1 << 30), "limits.maxTarget"))
         c.limits.max_headers = UInt32(try check(limits.maxHeaders, 1...65535, "limits.maxHeaders"))
         c.max_body = UInt64(try check(limits.maxBody, 0...(1 << 31), "limits.maxBody"))
+        c.max_stream_body = UInt64.max
+        if let streamed = limits.maxStreamedBody {
+            c.max_stream_body = UInt64(try check(streamed, 0...Int.max, "limits.maxStreamedBody"))
+        }
+        c.min_body_rate = UInt32(try check(limits.minBodyRate, 0...Int(UInt32.max), "limits.minBodyRate"))
         c.max_conns = UInt32(try check(limits.maxConnections, 1...(1 << 24), "limits.maxConnections"))
         if let perConnection = limits.maxRequestsPerConnection {
             c.max_requests_per_conn = UInt32(
@@ -183,6 +206,8 @@ extension ServerConfiguration {
         d.limits.maxTarget = Int(c.limits.max_target)
         d.limits.maxHeaders = Int(c.limits.max_headers)
         d.limits.maxBody = Int(c.max_body)
+        d.limits.maxStreamedBody = c.max_stream_body == .max ? nil : Int(c.max_stream_body)
+        d.limits.minBodyRate = Int(c.min_body_rate)
         d.limits.maxConnections = Int(c.max_conns)
         d.limits.maxRequestsPerConnection = c.max_requests_per_conn == 0 ? nil : Int(c.max_requests_per_conn)
         d.timeouts.header = .milliseconds(Int(c.header_timeout_ms))

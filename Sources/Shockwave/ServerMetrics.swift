@@ -19,8 +19,11 @@ public struct LoopMetrics: Sendable, Hashable {
     public var poolMisses: Int
     /// Requests refused by the parser or the limits (400, 413, 414, 431, 501, 505...).
     public var rejectedRequests: Int
-    /// Connections cut by a header, body, idle or write timeout.
+    /// Connections cut by a header, body, idle or write timeout (a body too slow for ``ServerConfiguration/Limits/minBodyRate`` included).
     public var timeouts: Int
+    /// The largest input buffer a connection of this loop has held, in bytes: what its largest buffered request
+    /// (head and body) needed, or a streamed body's window. A high-water mark for memory sizing.
+    public var largestInputBuffer: Int
 }
 
 extension Server {
@@ -37,7 +40,7 @@ extension Server {
                     connectionsAccepted: Int(m.connections_accepted), connectionsOpen: Int(m.connections_open),
                     requests: Int(m.requests), bytesIn: Int(m.bytes_in), bytesOut: Int(m.bytes_out),
                     poolHits: Int(m.pool_hits), poolMisses: Int(m.pool_misses), rejectedRequests: Int(rejected),
-                    timeouts: Int(m.timeouts))
+                    timeouts: Int(m.timeouts), largestInputBuffer: Int(m.in_buf_peak))
             }
         } ?? []
     }

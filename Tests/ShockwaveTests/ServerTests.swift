@@ -61,7 +61,8 @@ final class SharedResult: Sendable {
         #expect(swift.limits.maxHead == 16384 && swift.limits.maxTarget == 8192 && swift.limits.maxHeaders == 100)
         #expect(swift.limits.maxBody == 4 << 20 && swift.limits.maxConnections == 16384)
         #expect(swift.limits.maxRequestsPerConnection == nil)
-        #expect(swift.timeouts.header == .seconds(10) && swift.timeouts.body == .seconds(30))
+        #expect(swift.limits.maxStreamedBody == 1 << 30 && swift.limits.minBodyRate == 240)
+        #expect(swift.timeouts.header == .seconds(10) && swift.timeouts.body == .seconds(10))
         #expect(swift.timeouts.idle == .seconds(60) && swift.timeouts.write == .seconds(30))
         #expect(swift.tcpNoDelay && !swift.tcpQuickAck && swift.serverName == nil)
     }

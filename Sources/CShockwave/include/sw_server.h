@@ -38,13 +38,30 @@ enum {
 typedef struct sw_http_request {
     const char *buf;
     const sw_request_t *head;
-    const uint8_t *body; /* the whole body (Content-Length or de-chunked), or NULL when there is none */
+    const uint8_t *body; /* the whole body (Content-Length or de-chunked), or NULL when there is none or it is
+                            streamed */
     size_t body_len;
+    uint32_t seq;        /* the request's number on its connection; pass it to sw_conn_body_read */
+    uint8_t streamed;    /* 1: the body is streamed (sw_on_head_fn chose it): read it with sw_conn_body_read */
 } sw_http_request_t;
 
 /* Called on the loop thread for each complete request. Must answer with sw_resp_* on `conn`, now (return
  * SW_DONE) or later on the same thread (return SW_PENDING). */
 typedef int (*sw_on_request_fn)(void *user, sw_conn_t *conn, const sw_http_request_t *req);
+
+/* What a sw_on_head_fn returns. */
+enum {
+    SW_BODY_BUFFER = 0, /* read the whole body first (max_body applies), then call on_request */
+    SW_BODY_STREAM = 1, /* call on_request now; the handler reads the body with sw_conn_body_read */
+};
+
+/* Optional. Called on the loop thread when a request head announcing a body (Content-Length > 0, or chunked)
+ * has been parsed, before any of the body is read, with `req->body` NULL. Returns SW_BODY_BUFFER or
+ * SW_BODY_STREAM. For a stream, `*max_stream` (preset to the configuration's max_stream_body) is the most body
+ * bytes the request may have (decoded, for chunked; UINT64_MAX = no limit): a Content-Length above it gets 413
+ * before anything is read, a chunked body passing it gets 413 when it does. A streamed body is not limited by
+ * max_body and never held whole: the connection reads it into its input buffer only as the handler asks. */
+typedef int (*sw_on_head_fn)(void *user, sw_conn_t *conn, const sw_http_request_t *req, uint64_t *max_stream);
 
 typedef struct sw_server_config {
     const char *host;               /* address to bind: "0.0.0.0", "::", "127.0.0.1"; NULL = "0.0.0.0" */
@@ -55,15 +72,20 @@ typedef struct sw_server_config {
     uint8_t tcp_quickack;           /* default 0 */
     uint8_t reserved_;
     sw_limits_t limits;             /* head limits (sw_default_limits) */
-    uint64_t max_body;              /* default 4 MiB; larger bodies get 413 */
+    uint64_t max_body;              /* default 4 MiB; larger buffered bodies get 413 */
+    uint64_t max_stream_body;       /* default 1 GiB (UINT64_MAX = none): preset limit of a streamed body */
     uint32_t max_conns;             /* default 16384 for the whole server */
     uint32_t max_requests_per_conn; /* 0 = no limit */
     uint32_t header_timeout_ms;     /* default 10000: the whole head must arrive within it (slowloris) */
-    uint32_t body_timeout_ms;       /* default 30000: the whole body must arrive within it (slow POST) */
+    uint32_t body_timeout_ms;       /* default 10000: the body-progress window (slow POST): in every window of
+                                       this length spent waiting for body bytes, at least
+                                       max(1, min_body_rate * window) bytes must arrive, else 408 and close */
+    uint32_t min_body_rate;         /* default 240 bytes/s; 0 = only "one byte per window" */
     uint32_t idle_timeout_ms;       /* default 60000: keep-alive connection without a request */
     uint32_t write_timeout_ms;      /* default 30000: a response that makes no progress */
     const char *server_name;        /* Server header value, or NULL for none */
     sw_on_request_fn on_request;
+    sw_on_head_fn on_head;          /* NULL: every body is buffered */
     void *user;
     /* Benchmarks only: when set, connections skip parsing and answer every CRLF CRLF they receive with these
      * bytes. It measures the floor the kernel and the loop set, below any HTTP work. */
@@ -144,6 +166,36 @@ int sw_conn_is_open(const sw_conn_t *c);
  * else the connection closes after what was sent. Loop thread only; does nothing on a closed connection. */
 void sw_resp_abort(sw_conn_t *c);
 
+/* ---- streamed request bodies (loop thread only) ------------------------------------------------------------ */
+
+/* What sw_conn_body_read returns besides a length (> 0) or 0 (the body is complete). Once an error is returned,
+ * every later call returns it again. */
+enum {
+    SW_BODY_AGAIN = -1,     /* nothing is buffered now: sw_conn_body_wait, then call again */
+    SW_BODY_TOO_LARGE = -2, /* the body passed its stream limit: the server answered 413 and closes */
+    SW_BODY_MALFORMED = -3, /* bad chunked framing: the server answered 400 and closes */
+    SW_BODY_TIMEOUT = -4,   /* the body came slower than the minimum rate: the server answered 408 and closes */
+    SW_BODY_CLOSED = -5,    /* the client closed or reset the connection before the end of the body */
+    SW_BODY_FINISHED = -6,  /* the request's response is complete: the rest of its body is discarded */
+};
+
+/* Reads the next piece of request `seq`'s body (sw_http_request_t.seq). Returns its length (> 0) and sets *data:
+ * the bytes (de-chunked) are borrowed from the connection's input buffer and valid until the next
+ * sw_conn_body_* call on the connection or the response is complete, whichever comes first; copy what you keep.
+ * Returns 0 at the end of the body, SW_BODY_AGAIN when nothing is buffered yet, or another SW_BODY_* error.
+ * For a buffered request the whole body is the first piece. Never blocks; the connection reads more of a
+ * streamed body only while its handler waits (sw_conn_body_wait): the input buffer is reused for every piece,
+ * so memory stays bounded by it, and the client is slowed by TCP flow control meanwhile. */
+long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data);
+
+/* After SW_BODY_AGAIN: asks the connection to read, and to call wake(ctx) once on the loop thread when
+ * sw_conn_body_read has something new to return (bytes, the end, or an error: a reset, the body timeout, the
+ * server shutting the connection). The first wait of a request with `Expect: 100-continue` whose body has not
+ * started sends `100 Continue` (unless the response has started). Returns 0 when the wake is registered, or 1
+ * when a read would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_conn_* or
+ * sw_resp_* functions itself; it should schedule the reader (as resuming a Swift continuation does). */
+int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx);
+
 /* The loop a connection belongs to, and its index (0..loops-1). */
 sw_loop_t *sw_conn_loop(sw_conn_t *c);
 uint32_t sw_loop_index(const sw_loop_t *l);
@@ -167,6 +219,7 @@ typedef struct sw_loop_metrics {
     uint64_t pool_misses;
     uint64_t parse_errors[40]; /* indexed by -SW_E_* code */
     uint64_t timeouts;
+    uint64_t in_buf_peak; /* the largest input buffer a connection of the loop held, in bytes */
 } sw_loop_metrics_t;
 
 /* Copies loop `i`'s counters (relaxed reads; each counter is exact, the set is not a snapshot). */
