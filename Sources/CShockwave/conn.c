@@ -759,10 +759,8 @@ static void stream_pump(sw_conn_t *c) {
 
 /* Bytes arrived for a pending connection: only a waiting reader of a streamed body lets it read. */
 static void stream_arrived(sw_conn_t *c, uint32_t n) {
-    if (c->stream != SB_ACTIVE) {
-        c->in.len -= n; /* cannot happen: nothing else reads while a handler is pending */
-        return;
-    }
+    if (c->stream != SB_ACTIVE)
+        return; /* not a body (cannot happen: nothing else reads): kept for after the response */
     c->sb_raw += n;
     stream_pump(c);
     if (c->stream == SB_FAILED)

@@ -117,9 +117,10 @@ struct sw_conn {
 
     /* The body as sw_conn_body_read serves it. Buffered: body_off/body_need are the body's offset and length
      * until the first read. Streamed: the head stays at in_start (the handler's views point into it) and
-     * [sb_base, cap) is the body window, reused for every piece: [body_off, body_off + sb_avail) are decoded bytes
-     * not yet handed out, the last read handed out sb_give bytes before body_off... (see stream_pump); body_need
-     * is the Content-Length still to be made available. */
+     * [sb_base, cap) is the body window, reused for every piece. In it, from body_off: sb_give bytes the last read
+     * handed out (consumed by the next), then sb_avail decoded bytes not handed out yet, then (chunked) undecoded
+     * bytes from chunk_off, or (Content-Length) body bytes not counted yet, body_need of them still to come; after
+     * the body's end, the next request's bytes. */
     uint8_t stream;       /* SB_* */
     int8_t sb_err;        /* SB_FAILED: the SW_BODY_* error every read returns */
     uint32_t seq;         /* the request sw_conn_body_read serves (c->requests at dispatch) */

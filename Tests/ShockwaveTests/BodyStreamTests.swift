@@ -193,6 +193,25 @@ struct StreamRoutes: AsyncHTTPHandler {
             #expect(response.status == 200)
             #expect(response.bodyString.hasPrefix("bytes=\(body.count) hash=\(fnv(body)) "), "\(response.bodyString)")
             #expect(try client.readResponse().bodyString == "Hello, World!")
+
+            // Content-Length, with the body and the next request in the head's packet.
+            try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse().bodyString.hasPrefix("bytes=5 hash=\(fnv(Array("hello".utf8))) "))
+            #expect(try client.readResponse().bodyString == "Hello, World!")
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func appliesTheConfiguredStreamLimitWhenTheHandlerNamesNone(_ backend: TestBackend) throws {
+        try withAsyncServer(backend, configure: { $0.limits.maxStreamedBody = 2000 }, handler: StreamRoutes(events: BodyEvents())) {
+            server in
+            let fits = try SocketClient(port: server.port)
+            let ok = try fits.request("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n" + String(repeating: "a", count: 2000))
+            #expect(ok.bodyString.hasPrefix("bytes=2000 "))
+            let over = try SocketClient(port: server.port)
+            let refused = try over.request("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 2001\r\n\r\n")
+            #expect(refused.status == 413)
+            #expect(over.waitForClose())
         }
     }
 

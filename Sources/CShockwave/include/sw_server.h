@@ -184,16 +184,24 @@ enum {
  * sw_conn_body_* call on the connection or the response is complete, whichever comes first; copy what you keep.
  * Returns 0 at the end of the body, SW_BODY_AGAIN when nothing is buffered yet, or another SW_BODY_* error.
  * For a buffered request the whole body is the first piece. Never blocks; the connection reads more of a
- * streamed body only while its handler waits (sw_conn_body_wait): the input buffer is reused for every piece,
- * so memory stays bounded by it, and the client is slowed by TCP flow control meanwhile. */
+ * streamed body only while its handler waits (sw_conn_body_wait), into a window of the input buffer behind the
+ * head (64 KiB in all) reused for every piece: memory stays bounded by it, and TCP flow control slows the client
+ * meanwhile. While it waits, the body-rate rule applies (body_timeout_ms, min_body_rate); while it does not, the
+ * rule's clock stops.
+ *
+ * When the response completes before the body was read to its end, the server reads and discards the rest, up
+ * to SW_DRAIN_MAX (256 KiB) and at the body rate, so the connection can serve the next request; the response
+ * says `Connection: close` instead when more than that is announced (Content-Length) or when the client sent
+ * `Expect: 100-continue` and no read asked for the body (the client may or may not send it). */
 long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data);
 
-/* After SW_BODY_AGAIN: asks the connection to read, and to call wake(ctx) once on the loop thread when
- * sw_conn_body_read has something new to return (bytes, the end, or an error: a reset, the body timeout, the
- * server shutting the connection). The first wait of a request with `Expect: 100-continue` whose body has not
- * started sends `100 Continue` (unless the response has started). Returns 0 when the wake is registered, or 1
- * when a read would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_conn_* or
- * sw_resp_* functions itself; it should schedule the reader (as resuming a Swift continuation does). */
+/* After SW_BODY_AGAIN: asks the connection to read, and to call wake(ctx) exactly once on the loop thread when
+ * sw_conn_body_read has something new to return (bytes, the end, or an error: a reset, the body rate, the server
+ * closing the connection). It may be called before this function returns, when the bytes are already in the
+ * socket. The first wait of a request with `Expect: 100-continue` whose body has not started sends
+ * `100 Continue` (unless the response has started). Returns 0 when the wake is registered, or 1 when a read
+ * would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_conn_* or sw_resp_*
+ * itself; it should schedule the reader (as resuming a Swift continuation does). */
 int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx);
 
 /* The loop a connection belongs to, and its index (0..loops-1). */
