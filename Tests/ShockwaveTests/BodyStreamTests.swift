@@ -64,6 +64,19 @@ func fnv(_ bytes: [UInt8]) -> UInt64 {
     return h.value
 }
 
+/// The process's resident set, in KiB (VmRSS), or 0 where /proc is unavailable.
+func residentKiB() -> Int {
+    let fd = open("/proc/self/status", O_RDONLY)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 4096)
+    let n = read(fd, &bytes, bytes.count)
+    guard n > 0 else { return 0 }
+    let text = String(decoding: bytes[0..<n], as: UTF8.self)
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+}
+
 /// The routes of the streaming tests.
 struct StreamRoutes: AsyncHTTPHandler {
     let events: BodyEvents
@@ -133,6 +146,7 @@ struct StreamRoutes: AsyncHTTPHandler {
         try withAsyncServer(backend, handler: StreamRoutes(events: events)) { server in
             #expect(server.configuration.limits.maxBody == 4 << 20)
             let body = twentyMebibytes
+            let rssBefore = residentKiB()
             let client = try SocketClient(port: server.port, timeout: 60)
             try client.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n\r\n")
             for start in stride(from: 0, to: body.count, by: 1 << 20) {
@@ -150,6 +164,9 @@ struct StreamRoutes: AsyncHTTPHandler {
             // The body went through one window of the input buffer, never the whole body.
             let streamedPeak = server.loopMetrics.map(\.largestInputBuffer).max() ?? 0
             #expect(streamedPeak >= 64 << 10 && streamedPeak <= 128 << 10, "largest input buffer \(streamedPeak)")
+            // For the record (not asserted: the client's own buffers and a sanitizer's quarantine move RSS too).
+            print("note: \(backend): 20 MiB streamed: \(text.split(separator: " ")[2...3].joined(separator: " ")), "
+                + "largest input buffer \(streamedPeak >> 10) KiB, process RSS \((residentKiB() - rssBefore) >> 10) MiB more")
             // The control: a buffered body of 2 MiB on the same server does take a buffer that large.
             let buffered = pattern(2 << 20, seed: 7)
             try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(buffered.count)\r\n\r\n")
