@@ -114,7 +114,6 @@ public final class InProcessConnection {
     /// Keeps the server alive while the connection is used.
     public let server: InProcessServer
     private let handle: OpaquePointer  // sw_mem_conn_t *
-    private var fieldTable = [sw_header_t](repeating: sw_header_t(), count: 128)
 
     init(server: InProcessServer, handle: OpaquePointer) {
         self.server = server
@@ -194,63 +193,16 @@ public final class InProcessConnection {
 
     /// One response from the output if it is complete (consumed), else nil.
     private func parseResponse(bodyless: Bool) throws(InProcessError) -> InProcessResponse? {
-        var limits = server.limits
-        limits.max_headers = UInt32(fieldTable.count)
-        let parsed: Result<(InProcessResponse, Int)?, InProcessError> = fieldTable.withUnsafeMutableBufferPointer { table in
-            withOutput { bytes in
-                guard !bytes.isEmpty else { return .success(nil) }
-                var head = sw_response_t()
-                head.headers = table.baseAddress
-                let rc = sw_parse_response(bytes.baseAddress, bytes.count, 0, &limits, &head)
-                if rc == SW_INCOMPLETE { return .success(nil) }
-                guard rc > 0 else {
-                    return .failure(InProcessError("invalid response head: \(String(cString: sw_error_message(rc)))"))
-                }
-                let headLength = Int(rc)
-                func text(_ span: sw_span_t) -> String {
-                    String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Int(span.off)..<Int(span.off + span.len)]), as: UTF8.self)
-                }
-                var response = InProcessResponse(status: Int(head.status), headers: [], body: [])
-                for i in 0..<Int(head.num_headers) {
-                    response.headers.append((text(table[i].name), text(table[i].value)))
-                }
-                let status = Int(head.status)
-                if bodyless || status < 200 || status == 204 || status == 304 {
-                    return .success((response, headLength))
-                }
-                let rest = UnsafeRawBufferPointer(rebasing: bytes[headLength...])
-                if head.flags & UInt32(SW_F_CHUNKED) != 0 {
-                    var scratch = Array(rest)
-                    var decoder = sw_chunked_decoder_t()
-                    sw_chunked_init(&decoder, 0)
-                    var length = scratch.count
-                    let r = scratch.withUnsafeMutableBytes { sw_chunked_decode(&decoder, $0.baseAddress, &length) }
-                    if r == Int(SW_INCOMPLETE) { return .success(nil) }
-                    guard r >= 0 else {
-                        return .failure(InProcessError("invalid chunked body: \(String(cString: sw_error_message(Int32(r))))"))
-                    }
-                    response.body = Array(scratch[..<length])
-                    return .success((response, bytes.count - r))
-                }
-                if head.flags & UInt32(SW_F_CONTENT_LENGTH) != 0 {
-                    let length = Int(head.content_length)
-                    guard rest.count >= length else { return .success(nil) }
-                    response.body = Array(rest[..<length])
-                    return .success((response, headLength + length))
-                }
-                // delimited by the close
-                guard !isOpen else { return .success(nil) }
-                response.body = Array(rest)
-                return .success((response, bytes.count))
+        let open = isOpen
+        let limits = server.limits
+        let result = withOutput { bytes in
+            Result { () throws(InProcessError) in
+                try InProcessResponse.parse(bytes, bodyless: bodyless, connectionClosed: !open, limits: limits)
             }
         }
-        switch parsed {
-        case .failure(let error): throw error
-        case .success(nil): return nil
-        case .success(let (response, used)?):
-            consume(used)
-            return response
-        }
+        guard let (response, used) = try result.get() else { return nil }
+        consume(used)
+        return response
     }
 }
 
@@ -273,6 +225,68 @@ public struct InProcessResponse: Sendable, CustomStringConvertible {
     public var bodyString: String { String(decoding: body, as: UTF8.self) }
 
     public var description: String { "\(status) \(headers) \(bodyString.prefix(80).debugDescription)" }
+
+    /// Parses the response at the start of `bytes` with the strict C response parser: the response and the
+    /// number of bytes it took, or nil when it is not complete yet.
+    ///
+    /// - Parameters:
+    ///   - bodyless: the request was HEAD (no body whatever the head says).
+    ///   - connectionClosed: the peer closed, so a body without length or chunking ends with `bytes`.
+    /// - Throws: ``InProcessError`` when the bytes are not a valid response.
+    public static func parse(
+        _ bytes: UnsafeRawBufferPointer, bodyless: Bool = false, connectionClosed: Bool = false
+    ) throws(InProcessError) -> (response: InProcessResponse, length: Int)? {
+        try parse(bytes, bodyless: bodyless, connectionClosed: connectionClosed, limits: sw_default_limits)
+    }
+
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer, bodyless: Bool, connectionClosed: Bool, limits: sw_limits_t
+    ) throws(InProcessError) -> (response: InProcessResponse, length: Int)? {
+        guard !bytes.isEmpty else { return nil }
+        var limits = limits
+        limits.max_headers = 256
+        var table = [sw_header_t](repeating: sw_header_t(), count: 256)
+        var head = sw_response_t()
+        let rc = table.withUnsafeMutableBufferPointer { table in
+            head.headers = table.baseAddress
+            return sw_parse_response(bytes.baseAddress, bytes.count, 0, &limits, &head)
+        }
+        if rc == SW_INCOMPLETE { return nil }
+        guard rc > 0 else { throw InProcessError("invalid response head: \(String(cString: sw_error_message(rc)))") }
+        let headLength = Int(rc)
+        func text(_ span: sw_span_t) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: bytes[Int(span.off)..<Int(span.off + span.len)]), as: UTF8.self)
+        }
+        var response = InProcessResponse(status: Int(head.status), headers: [], body: [])
+        for field in table[..<Int(head.num_headers)] {
+            response.headers.append((text(field.name), text(field.value)))
+        }
+        let status = Int(head.status)
+        if bodyless || status < 200 || status == 204 || status == 304 {
+            return (response, headLength)
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[headLength...])
+        if head.flags & UInt32(SW_F_CHUNKED) != 0 {
+            var scratch = Array(rest)
+            var decoder = sw_chunked_decoder_t()
+            sw_chunked_init(&decoder, 0)
+            var length = scratch.count
+            let r = scratch.withUnsafeMutableBytes { sw_chunked_decode(&decoder, $0.baseAddress, &length) }
+            if r == Int(SW_INCOMPLETE) { return nil }
+            guard r >= 0 else { throw InProcessError("invalid chunked body: \(String(cString: sw_error_message(Int32(r))))") }
+            response.body = Array(scratch[..<length])
+            return (response, bytes.count - r)
+        }
+        if head.flags & UInt32(SW_F_CONTENT_LENGTH) != 0 {
+            let length = Int(head.content_length)
+            guard rest.count >= length else { return nil }
+            response.body = Array(rest[..<length])
+            return (response, headLength + length)
+        }
+        guard connectionClosed else { return nil }  // delimited by the close
+        response.body = Array(rest)
+        return (response, bytes.count)
+    }
 }
 
 /// A failure of an in-process exchange: an invalid or missing response.
