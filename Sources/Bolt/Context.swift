@@ -49,6 +49,8 @@ public final class Context {
     /// The request ID (``RequestID``), inline: up to 64 bytes, no allocation.
     private var requestIDBytes = InlineArray<64, UInt8>(repeating: 0)
     private var requestIDCount = 0
+    /// The field that carries the request ID in the response (written with the other collected fields).
+    var requestIDField: String?
     private var random: UInt64
 
     init(loopIndex: Int, settings: AppSettings) {
@@ -99,6 +101,7 @@ public final class Context {
         queryPairs.reset()
         if !storage.isEmpty { storage.removeAll(keepingCapacity: true) }
         requestIDCount = 0
+        requestIDField = nil
         if !pendingHeaders.isEmpty { pendingHeaders.removeAll(keepingCapacity: true) }
         allowed = MethodSet()
         timedOut = false
@@ -149,7 +152,7 @@ public final class Context {
     /// The writer, with the collected fields written into its head: call once the status is final.
     @usableFromInline var writer: UnsafeMutablePointer<ResponseWriter> {
         let response = self.response
-        if !pendingHeaders.isEmpty { flushHeaders(response) }
+        if !pendingHeaders.isEmpty || requestIDField != nil { flushHeaders(response) }
         return response
     }
 
@@ -158,6 +161,10 @@ public final class Context {
             try? response.pointee.header(name: field.name, value: field.value)  // checked by setHeader
         }
         pendingHeaders.removeAll(keepingCapacity: true)
+        if let name = requestIDField {
+            requestIDField = nil
+            withRequestID { id in try? response.pointee.header(name: name, value: id) }  // checked by RequestID
+        }
     }
 
     @usableFromInline func ended() -> Never {

@@ -75,6 +75,7 @@ enum {
     CF_HTTP10 = 1u << 10,
     CF_IN_PROCESS = 1u << 11,  /* inside conn_process: do not re-enter */
     CF_FREE_DEFERRED = 1u << 12, /* closed while pinned (sw_conn_pin): freed at the last sw_conn_unpin */
+    CF_DONE_PINNED = 1u << 13,   /* the response completed while pinned: the request ends at the last unpin */
 };
 
 struct sw_conn {

@@ -53,7 +53,11 @@ public struct RequestID: Middleware, AsyncMiddleware {
     /// The header field carrying the ID.
     public let headerName: String
 
-    public init(headerName: String = "X-Request-ID") { self.headerName = headerName }
+    /// - Precondition: `headerName` is a valid field name.
+    public init(headerName: String = "X-Request-ID") {
+        precondition((try? ResponseWriter.validateField(name: headerName, value: "")) != nil, "RequestID: invalid header name \(headerName)")
+        self.headerName = headerName
+    }
 
     private func assign(_ c: Context) {
         var name = headerName
@@ -63,7 +67,7 @@ public struct RequestID: Middleware, AsyncMiddleware {
         } else {
             c.generateRequestID()
         }
-        c.withRequestID { id in c.withResponse { try? $0.header(name: headerName, value: id) } }
+        c.requestIDField = headerName  // written when the response starts, without a String for the value
     }
 
     public func handle(_ c: Context, next: Next) throws {

@@ -80,14 +80,24 @@ public struct Logger: Middleware, AsyncMiddleware {
 
     public func handle(_ c: Context, next: Next) throws {
         let start = ContinuousClock.now
-        defer { pipeline.record(c, since: start) }
-        try next()
+        do {
+            try next()
+        } catch {
+            pipeline.record(c, since: start, error: error)  // the app answers it after the chain unwinds
+            throw error
+        }
+        pipeline.record(c, since: start, error: nil)
     }
 
     public func handle(_ c: Context, next: AsyncNext) async throws {
         let start = ContinuousClock.now
-        defer { pipeline.record(c, since: start) }
-        try await next()
+        do {
+            try await next()
+        } catch {
+            pipeline.record(c, since: start, error: error)
+            throw error
+        }
+        pipeline.record(c, since: start, error: nil)
     }
 }
 
@@ -135,7 +145,8 @@ final class LogPipeline: @unchecked Sendable {
         buffers = (0..<Self.shards).map { _ in Shard() }
     }
 
-    func record(_ c: Context, since start: ContinuousClock.Instant) {
+    /// Records a finished request; `error`, when it ended with one, gives the status the app will answer with.
+    func record(_ c: Context, since start: ContinuousClock.Instant, error: (any Error)?) {
         if !writerStarted.load(ordering: .relaxed) { startWriter() }
         let elapsed = (ContinuousClock.now - start).components
         let micros = elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000
@@ -144,7 +155,7 @@ final class LogPipeline: @unchecked Sendable {
         let path = c.path
         let pathLength = min(path.count, Self.maxPath)
         var header = Header(
-            wallSeconds: Int64(now.tv_sec), durationMicros: UInt32(clamping: micros), status: UInt16(clamping: c.status.code),
+            wallSeconds: Int64(now.tv_sec), durationMicros: UInt32(clamping: micros), status: UInt16(clamping: status(c, error)),
             method: c.method.rawValue, pathLength: UInt8(pathLength), cut: path.count > Self.maxPath ? 1 : 0, idLength: 0)
         c.withRequestIDIfAny { id in
             header.idLength = UInt8(id.count)
@@ -158,6 +169,11 @@ final class LogPipeline: @unchecked Sendable {
                 id.withUnsafeBytes { buffer.append(contentsOf: $0) }
             }
         }
+    }
+
+    private func status(_ c: Context, _ error: (any Error)?) -> Int {
+        guard let error, !c.isResponseStarted else { return c.status.code }
+        return (error as? HTTPError)?.status.code ?? 500
     }
 
     private func startWriter() {

@@ -132,7 +132,9 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
 
 /* For answers that come later (SW_PENDING), loop thread only. A pin keeps the connection's struct, buffers and
  * request view from being freed or reused (not the connection from closing: a peer reset or the shutdown deadline
- * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. */
+ * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. A response
+ * completed while pinned is sent at once, but the connection reads its next request only after the last unpin,
+ * so the request view stays valid until then. */
 void sw_conn_pin(sw_conn_t *c);
 void sw_conn_unpin(sw_conn_t *c);
 /* Call before answering later (SW_PENDING), from the callback: the request's field table lives in an array the
