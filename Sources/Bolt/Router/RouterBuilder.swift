@@ -69,6 +69,16 @@ public struct RouterBuilder: Sendable {
         var nameIDs: [String: UInt32] = [:]
         var names: [String] = []
         var rootIndices = [Int32](repeating: -1, count: Self.slotCount)
+        // Literal children are scanned in order, so the ones with the most routes below them come first (as in
+        // httprouter), then by first byte.
+        var weights = [Int](repeating: 0, count: nodes.count)
+        func weigh(_ index: Int) -> Int {
+            let node = nodes[index]
+            weights[index] = (node.route == nil ? 0 : 1)
+                + (node.children + [node.parameter, node.wildcard].compactMap { $0 }).reduce(0) { $0 + weigh($1) }
+            return weights[index]
+        }
+        for root in roots.compactMap({ $0 }) { _ = weigh(root) }
         // Breadth first, so that the static children of a node are consecutive and found from its first.
         var order: [Int] = []
         for (slot, root) in roots.enumerated() {
@@ -80,9 +90,11 @@ public struct RouterBuilder: Sendable {
         while index < order.count {
             let node = nodes[order[index]]
             let prefixStart = pool.count
-            pool += node.prefix
+            pool += node.prefix.dropFirst()  // the first byte is matched before the node is entered
             let firstChild = order.count
-            order += node.children
+            order += node.children.sorted {
+                (-weights[$0], nodes[$0].prefix[0]) < (-weights[$1], nodes[$1].prefix[0])
+            }
             var nameID: UInt32 = 0
             if node.kind != .literal {
                 if let id = nameIDs[node.name] {
