@@ -33,8 +33,9 @@ public final class Router: @unchecked Sendable {
 
     /// A node of the flat tree (32 bytes). A literal node matches `prefixCount` bytes: the first is matched
     /// before it is entered (by its parent's `firstBytes`, or for a root by ``lookup(_:path:into:)``'s check for
-    /// `/`), the others are at `prefixStart` in the pool. A parameter matches one non-empty segment; a wildcard
-    /// matches the rest of the path. Its literal children are `firstChild..<firstChild + childCount`, with their
+    /// `/`), the others are at `prefixStart` in the pool. A parameter skips `prefixCount` bytes (1 where the
+    /// literal `/` before it was folded into it), then matches one non-empty segment; a wildcard matches the rest
+    /// of the path. Its literal children are `firstChild..<firstChild + childCount`, with their
     /// first bytes at the same indices in `firstBytes`; `parameter`, `wildcard` and `route` are -1 when absent.
     /// `nameID` names a parameter or wildcard.
     struct Node {
@@ -191,6 +192,7 @@ public final class Router: @unchecked Sendable {
                         && bytesEqual(base + (position &+ 1), pool + Int(node.pointee.prefixStart), count &- 1)
                     position &+= count
                 case .parameter:
+                    position &+= Int(node.pointee.prefixCount)
                     let end = segmentEnd(base, position, length)
                     matched = end > position
                     params.append(node.pointee.nameID, position, end)
