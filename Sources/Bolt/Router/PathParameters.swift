@@ -3,7 +3,7 @@
 ///
 /// Values are views into the request's path, still percent-encoded as sent: ``subscript(_:)-(StaticString)``
 /// reads one without a copy, ``string(_:)-(StaticString)`` decodes it into a `String` on request (see
-/// ``Shockwave/ByteView/percentDecodedString`` for the rule). Up to eight parameters are stored inline; more
+/// ``ByteView/percentDecodedString`` for the rule). Up to eight parameters are stored inline; more
 /// spill into an array that is allocated once and kept for reuse, so a lookup never fails for their number.
 ///
 /// A `PathParameters` borrows the request's path and the router's name table: it is **valid until the handler

@@ -69,20 +69,50 @@ public struct RouterBuilder: Sendable {
         var nameIDs: [String: UInt32] = [:]
         var names: [String] = []
         var rootIndices = [Int32](repeating: -1, count: Self.slotCount)
+        // Literal children are scanned in order, so the ones with the most routes below them come first (as in
+        // httprouter), then by first byte.
+        var weights = [Int](repeating: 0, count: nodes.count)
+        func weigh(_ index: Int) -> Int {
+            let node = nodes[index]
+            weights[index] = (node.route == nil ? 0 : 1)
+                + (node.children + [node.parameter, node.wildcard].compactMap { $0 }).reduce(0) { $0 + weigh($1) }
+            return weights[index]
+        }
+        for root in roots.compactMap({ $0 }) { _ = weigh(root) }
         // Breadth first, so that the static children of a node are consecutive and found from its first.
         var order: [Int] = []
+        var firstBytes: [UInt8] = []
+        var folded: Set<Int> = []
+        func enqueue(_ index: Int, firstByte: UInt8 = 0) {
+            order.append(index)
+            firstBytes.append(firstByte)
+        }
+        // A literal that is only its first byte (a `/`, matched by its parent) and leads only to a parameter is
+        // folded into the parameter, which skips that byte: one step less for each parameter of a path.
+        func enqueueLiteral(_ index: Int) {
+            let node = nodes[index]
+            if node.prefix.count == 1 && node.children.isEmpty && node.route == nil && node.wildcard == nil,
+                let parameter = node.parameter
+            {
+                folded.insert(parameter)
+                enqueue(parameter, firstByte: node.prefix[0])
+            } else {
+                enqueue(index, firstByte: node.prefix[0])
+            }
+        }
         for (slot, root) in roots.enumerated() {
             guard let root else { continue }
             rootIndices[slot] = Int32(order.count)
-            order.append(nodes[root].children[0])
+            enqueueLiteral(nodes[root].children[0])
         }
         var index = 0
         while index < order.count {
             let node = nodes[order[index]]
             let prefixStart = pool.count
-            pool += node.prefix
+            pool += node.prefix.dropFirst()  // the first byte is matched before the node is entered
             let firstChild = order.count
-            order += node.children
+            node.children.sorted { (-weights[$0], nodes[$0].prefix[0]) < (-weights[$1], nodes[$1].prefix[0]) }
+                .forEach(enqueueLiteral)
             var nameID: UInt32 = 0
             if node.kind != .literal {
                 if let id = nameIDs[node.name] {
@@ -95,19 +125,20 @@ public struct RouterBuilder: Sendable {
             }
             func place(_ child: Int?) -> Int32 {
                 guard let child else { return -1 }
-                order.append(child)
+                enqueue(child)
                 return Int32(order.count - 1)
             }
+            let prefixCount = node.kind == .literal ? node.prefix.count : folded.contains(order[index]) ? 1 : 0
             flat.append(
                 Router.Node(
-                    prefixStart: UInt32(prefixStart), prefixCount: UInt32(node.prefix.count),
+                    prefixStart: UInt32(prefixStart), prefixCount: UInt32(prefixCount),
                     firstChild: UInt32(firstChild), parameter: place(node.parameter), wildcard: place(node.wildcard),
                     route: node.route.map { Int32($0) } ?? -1, nameID: nameID, childCount: UInt16(node.children.count),
                     kind: node.kind))
             index += 1
         }
         return Router(
-            nodes: flat, firstBytes: order.map { nodes[$0].prefix.first ?? 0 }, pool: pool, names: names,
+            nodes: flat, firstBytes: firstBytes, pool: pool, names: names,
             values: routes.map(\.value), roots: rootIndices, redirectsTrailingSlash: redirectsTrailingSlash)
     }
 }
