@@ -117,24 +117,28 @@ final class MemorySink: LogSink {
     @Test func timeoutAnswers503AndKeepsTheContextUntilTheTaskEnds() throws {
         let app = App()
         let finished = Mutex<[String]>([])
-        let slow = app.group("/slow", Timeout(.milliseconds(30)))
-        slow.get("/:ms") { c async throws in
-            let ms = Int(c.param("ms")!)!
-            // ignores cancellation on purpose (once cancelled, each sleep throws at once and is swallowed), like a
-            // handler stuck in non-cooperative work
-            let start = ContinuousClock.now
-            while ContinuousClock.now - start < .milliseconds(ms) { try? await Task.sleep(for: .milliseconds(2)) }
+        let slow = app.group("/slow", Timeout(.milliseconds(50)))
+        slow.get("/:mode") { c async throws in
+            if c.param("mode") == "stuck" {
+                // Waits up to 5 s (sleep wake-ups go through the global concurrency pool, which parallel tests
+                // can keep busy for a second), then, once cancelled, keeps running 20 ms more as a handler stuck
+                // in non-cooperative work would (each cancelled sleep throws at once and is swallowed).
+                let start = ContinuousClock.now
+                while ContinuousClock.now - start < .seconds(5) && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
+                let cancelled = ContinuousClock.now
+                while ContinuousClock.now - cancelled < .milliseconds(20) { try? await Task.sleep(for: .milliseconds(1)) }
+            }
             c.text("done")  // after a timeout: dropped
-            finished.withLock { $0.append("\(ms) timedOut=\(c.timedOut)") }
+            finished.withLock { $0.append("\(c.param("mode")!) timedOut=\(c.timedOut)") }
         }
         let client = try app.testClient()
-        let late = try client.send(.get, "/slow/600")
+        let late = try client.send(.get, "/slow/stuck")
         #expect(late.status == .serviceUnavailable)
         #expect(late.text.contains("took longer"))
-        // the connection goes on; the slow task finished before the next request was read
-        let quick = try client.send(.get, "/slow/1")
+        // the connection goes on only after the stuck task has finished and given its context back
+        let quick = try client.send(.get, "/slow/fast")
         #expect(quick.text == "done")
-        #expect(finished.withLock { $0 } == ["600 timedOut=true", "1 timedOut=false"])
+        #expect(finished.withLock { $0 } == ["stuck timedOut=true", "fast timedOut=false"])
     }
 }
 
