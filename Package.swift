@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "BoltTests", dependencies: ["Bolt", "BoltTesting"]),
         // Counts mallocs on loop threads for the zero-allocation tests (interposes malloc; off under sanitizers).
         .target(name: "CMallocCounter", dependencies: ["CShockwave"], path: "Tests/CMallocCounter"),
-        .testTarget(name: "ShockwaveAllocationTests", dependencies: ["Shockwave", "CMallocCounter"]),
+        .testTarget(name: "ShockwaveAllocationTests", dependencies: ["Shockwave", "Bolt", "CMallocCounter"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11

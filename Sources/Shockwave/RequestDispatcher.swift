@@ -72,10 +72,7 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     /// Parks the connection and starts `body` in a task on the loop; returns SW_PENDING (or SW_DONE after
     /// answering 503 itself when the request cannot be kept).
     @inline(__always)
-    final func suspend(
-        _ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>,
-        _ body: @escaping @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
-    ) -> Int32 {
+    final func suspend(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, tag: Int) -> Int32 {
         // The parsed head's field table lives in an array the loop reuses for its next parse: the connection
         // keeps a copy while the task runs. Without memory for it, answer now rather than read a reused table.
         guard sw_conn_keep_request(connection) == 0 else {
@@ -91,14 +88,17 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
         let pending = Pending(
             connection: connection, view: view.pointee, loopIndex: loopIndex(of: connection), thread: .current)
         Task(executorPreference: executor) {
-            await Self.respond(pending, body)
+            await self.respond(pending, tag: tag)
         }
         return Int32(SW_PENDING)
     }
 
-    private static func respond(
-        _ pending: Pending, _ body: @Sendable (borrowing Request, inout ResponseWriter) async throws -> Void
-    ) async {
+    /// The task's work: the subclass's handler. `tag` is what ``suspend(_:_:tag:)`` was given.
+    func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        fatalError("TaskDispatcher.runTask is abstract")
+    }
+
+    private func respond(_ pending: Pending, tag: Int) async {
         let connection = pending.connection
         defer {
             pending.thread.check()
@@ -108,7 +108,7 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
         let request = withUnsafePointer(to: pending.view) { Request($0, loopIndex: pending.loopIndex) }
         var response = ResponseWriter(connection: connection, owner: pending.thread)
         do {
-            try await body(request, &response)
+            try await runTask(request, &response, tag: tag)
             response.finishForHandler()
         } catch {
             response.failPending()
@@ -143,8 +143,11 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: TaskDispatcher, @uncheck
     }
 
     override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
-        let handler = self.handler
-        return suspend(connection, view) { request, response in try await handler.handle(request, &response) }
+        suspend(connection, view, tag: 0)
+    }
+
+    override func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        try await handler.handle(request, &response)
     }
 }
 
@@ -176,10 +179,11 @@ final class MixedDispatcher<Handler: MixedHTTPHandler>: TaskDispatcher, @uncheck
                 response.finishForHandler()
                 return Int32(SW_DONE)
             }
-            let handler = self.handler
-            return suspend(connection, view) { request, response in
-                try await handler.handleAsync(request, &response, tag: tag)
-            }
+            return suspend(connection, view, tag: tag)
         }
+    }
+
+    override func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        try await handler.handleAsync(request, &response, tag: tag)
     }
 }
