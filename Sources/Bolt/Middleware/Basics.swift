@@ -41,11 +41,6 @@ public struct BodyLimit: Middleware, AsyncMiddleware {
     }
 }
 
-extension HTTPStatus {
-    /// 413 Content Too Large.
-    public static let contentTooLarge: HTTPStatus = 413
-}
-
 /// Gives every request an ID: the client's `X-Request-ID` when it is a sane token (1 to 64 of
 /// `A-Z a-z 0-9 - _ . :`), else a new random one (16 hex digits); sent back in the response's `X-Request-ID`
 /// and readable as ``Context/requestID``. Generating one allocates nothing.

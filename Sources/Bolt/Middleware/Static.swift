@@ -145,12 +145,6 @@ func resolvedPath(_ path: String) -> String? {
     return String(cString: resolved)
 }
 
-extension HTTPStatus {
-    /// 206 Partial Content.
-    public static let partialContent: HTTPStatus = 206
-    /// 416 Range Not Satisfiable.
-    public static let rangeNotSatisfiable: HTTPStatus = 416
-}
 
 /// `If-None-Match` against an entity tag (weak comparison, RFC 9110 13.1.2); `*` matches any.
 func etagMatches(_ header: String, _ etag: String) -> Bool {
