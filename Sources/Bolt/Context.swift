@@ -63,6 +63,10 @@ public final class Context {
         storage.reserveCapacity(4)
     }
 
+    deinit {
+        json.release()
+    }
+
     /// Binds the context to a request for the length of `body`.
     @inline(__always)
     func bind<R>(

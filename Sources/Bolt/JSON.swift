@@ -36,6 +36,13 @@ struct JSONWriter {
         try encoder.encodeValue(value)
     }
 
+    /// Frees the buffer (the context is going away).
+    mutating func release() {
+        storage?.deallocate()
+        storage = nil
+        capacity = 0
+    }
+
     /// Calls `body` with the encoded bytes, then shrinks a large buffer back.
     mutating func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let count = encoder?.count ?? 0

@@ -85,9 +85,15 @@ public final class InProcessServer {
     }
 
     deinit {
+        // Work still posted (tasks finishing, parents to resume) runs now, not never: its tasks would leak.
+        // Then the executor stops taking jobs for this loop (later ones go to the global executor), what slipped
+        // in meanwhile runs, and only then is the loop freed.
+        enter()
+        while sw_mem_run(pointer, 0) != 0 {}
+        dispatcher._withUnsafeGuaranteedRef { $0.serverStopped() }
+        while sw_mem_run(pointer, 0) != 0 {}
         executor?.unregisterFromCurrentThread()
         sw_mem_server_free(pointer)
-        dispatcher._withUnsafeGuaranteedRef { $0.serverStopped() }
         dispatcher.release()
     }
 
