@@ -7,7 +7,10 @@ let package = Package(
     products: [
         .library(name: "Shockwave", targets: ["Shockwave"]),
         .library(name: "Bolt", targets: ["Bolt"]),
+        .library(name: "BoltTesting", targets: ["BoltTesting"]),
         .executable(name: "shockwave-hello", targets: ["ShockwaveHello"]),
+        .executable(name: "bolt-hello", targets: ["BoltHello"]),
+        .executable(name: "todo-api", targets: ["TodoServer"]),
     ],
     targets: [
         // liburing, found through pkg-config (Debian: liburing-dev). Only the io_uring backend uses it;
@@ -26,13 +29,19 @@ let package = Package(
         ),
         .target(name: "Shockwave", dependencies: ["CShockwave"]),
         .target(name: "Bolt", dependencies: ["Shockwave"]),
+        .target(name: "BoltTesting", dependencies: ["Bolt"]),
         .executableTarget(name: "ShockwaveHello", dependencies: ["Shockwave"], path: "Sources/Examples/ShockwaveHello"),
+        .executableTarget(name: "BoltHello", dependencies: ["Bolt"], path: "Sources/Examples/BoltHello"),
+        // The realistic example: a todo REST API (library, so its tests can use it) and its server.
+        .target(name: "TodoAPI", dependencies: ["Bolt"], path: "Sources/Examples/TodoAPI"),
+        .executableTarget(name: "TodoServer", dependencies: ["TodoAPI"], path: "Sources/Examples/TodoServer"),
+        .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "BoltTesting"]),
         .testTarget(name: "CShockwaveTests", dependencies: ["CShockwave"]),
         .testTarget(name: "ShockwaveTests", dependencies: ["Shockwave"]),
-        .testTarget(name: "BoltTests", dependencies: ["Bolt"]),
+        .testTarget(name: "BoltTests", dependencies: ["Bolt", "BoltTesting"]),
         // Counts mallocs on loop threads for the zero-allocation tests (interposes malloc; off under sanitizers).
         .target(name: "CMallocCounter", dependencies: ["CShockwave"], path: "Tests/CMallocCounter"),
-        .testTarget(name: "ShockwaveAllocationTests", dependencies: ["Shockwave", "CMallocCounter"]),
+        .testTarget(name: "ShockwaveAllocationTests", dependencies: ["Shockwave", "Bolt", "CMallocCounter"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .c11

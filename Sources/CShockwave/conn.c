@@ -18,6 +18,7 @@ static void stream_arrived(sw_conn_t *c, uint32_t n);
 void sw__resp_error(sw_conn_t *c, int status, const char *msg);
 void sw__resp_reset(sw_conn_t *c);
 int sw__out_append(sw_conn_t *c, const void *p, size_t n);
+void sw__conn_response_done(sw_conn_t *c);
 
 static inline const sw_server_config_t *cfg(const sw_conn_t *c) {
     return &c->loop->server->cfg;
@@ -169,9 +170,17 @@ void sw_conn_pin(sw_conn_t *c) {
 }
 
 void sw_conn_unpin(sw_conn_t *c) {
-    if (--c->pins == 0 && (c->flags & CF_FREE_DEFERRED)) {
+    if (--c->pins > 0)
+        return;
+    if (c->flags & CF_FREE_DEFERRED) {
         c->flags &= ~(uint32_t)CF_FREE_DEFERRED;
         sw__conn_free(c);
+        return;
+    }
+    if (c->flags & CF_DONE_PINNED) {
+        c->flags &= ~(uint32_t)CF_DONE_PINNED;
+        if (!(c->flags & CF_CLOSED))
+            sw__conn_response_done(c); /* the deferred end of the request: go on with the next one */
     }
 }
 
@@ -486,6 +495,15 @@ static void finish_request(sw_conn_t *c) {
 
 /* Called by the response code when a response is complete. */
 void sw__conn_response_done(sw_conn_t *c) {
+    if (c->pins > 0 && c->state == CS_HANDLER && !(c->flags & CF_IN_PROCESS)) {
+        /* The code that answered later still holds the request (its views into the input buffer and the kept
+         * field table): send the response now, but move on to the next request only at the last unpin, so those
+         * views stay valid until that code is done (a handler a timeout answered for may run on a while). */
+        c->flags |= CF_DONE_PINNED;
+        if (sw__conn_has_output(c))
+            c->loop->be->want_write(c->loop, c);
+        return;
+    }
     bool was_pending = c->state == CS_HANDLER && !(c->flags & CF_IN_PROCESS);
     finish_request(c);
     if (was_pending) {

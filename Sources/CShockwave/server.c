@@ -103,6 +103,10 @@ int sw_current_loop_index(void) {
     return current_loop;
 }
 
+void sw__set_current_loop(int index) {
+    current_loop = index;
+}
+
 static void *loop_main(void *arg) {
     start_ctx_t *sc = arg;
     sw_loop_t *l = sc->loop;
@@ -177,18 +181,10 @@ static const sw_backend_ops_t *choose_backend(const sw_server_config_t *cfg, sw_
     return &sw__backend_epoll;
 }
 
-int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
-    if (cfg->on_request == NULL && cfg->floor_reply == NULL)
-        return -EINVAL;
-    /* sendmsg carries MSG_NOSIGNAL, but sendfile has no such flag: a peer that resets during a file response
-     * would raise SIGPIPE, whose default action kills the process. Ignore it unless the program chose a
-     * disposition of its own. */
-    struct sigaction old_action;
-    if (sigaction(SIGPIPE, NULL, &old_action) == 0 && old_action.sa_handler == SIG_DFL) {
-        struct sigaction ignore = {.sa_handler = SIG_IGN};
-        sigemptyset(&ignore.sa_mask);
-        sigaction(SIGPIPE, &ignore, NULL);
-    }
+/* The server struct and its loops' resources (pool, field table, wake eventfd); listeners when `listen`. Shared by
+ * sw_server_start and the in-process server (memory.c). On error, whatever was made is freed. */
+int sw__server_new(const sw_server_config_t *cfg, uint32_t nloops, const sw_backend_ops_t *be, bool listen,
+                   sw_server_t **out) {
     sw_server_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
@@ -203,13 +199,7 @@ int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
     s->cfg.server_name = s->server_name;
     if (s->cfg.limits.max_head == 0)
         s->cfg.limits = sw_default_limits;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    s->nloops = cfg->loops != 0 ? cfg->loops : (uint32_t)(cpus > 0 ? cpus : 1);
-    const sw_backend_ops_t *be = choose_backend(cfg, &s->backend);
-    if (be == NULL) {
-        free(s);
-        return -ENOSYS;
-    }
+    s->nloops = nloops;
     s->loops = calloc(s->nloops, sizeof *s->loops);
     if (s->loops == NULL) {
         free(s);
@@ -227,7 +217,7 @@ int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
         l->max_conns = per_loop > 0 ? per_loop : 1;
         atomic_init(&l->posts, NULL);
         atomic_init(&l->stopping, false);
-        if (err == 0) {
+        if (err == 0 && listen) {
             int fd = make_listener(s->host, port, i == 0 ? &port : NULL);
             if (fd < 0)
                 err = fd;
@@ -248,6 +238,37 @@ int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
         }
     }
     s->port = port;
+    if (err != 0) {
+        sw_server_free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+int sw_server_start(const sw_server_config_t *cfg, sw_server_t **out) {
+    if (cfg->on_request == NULL && cfg->floor_reply == NULL)
+        return -EINVAL;
+    /* sendmsg carries MSG_NOSIGNAL, but sendfile has no such flag: a peer that resets during a file response
+     * would raise SIGPIPE, whose default action kills the process. Ignore it unless the program chose a
+     * disposition of its own. */
+    struct sigaction old_action;
+    if (sigaction(SIGPIPE, NULL, &old_action) == 0 && old_action.sa_handler == SIG_DFL) {
+        struct sigaction ignore = {.sa_handler = SIG_IGN};
+        sigemptyset(&ignore.sa_mask);
+        sigaction(SIGPIPE, &ignore, NULL);
+    }
+    sw_backend_t which;
+    const sw_backend_ops_t *be = choose_backend(cfg, &which);
+    if (be == NULL)
+        return -ENOSYS;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t nloops = cfg->loops != 0 ? cfg->loops : (uint32_t)(cpus > 0 ? cpus : 1);
+    sw_server_t *s;
+    int err = sw__server_new(cfg, nloops, be, true, &s);
+    if (err != 0)
+        return err;
+    s->backend = which;
     for (uint32_t i = 0; i < s->nloops && err == 0; i++) {
         start_ctx_t sc = {.loop = &s->loops[i]};
         sem_init(&sc.ready, 0, 0);
@@ -284,6 +305,10 @@ sw_backend_t sw_server_backend(const sw_server_t *s) {
 
 uint32_t sw_server_loop_count(const sw_server_t *s) {
     return s->nloops;
+}
+
+sw_loop_t *sw_server_loop(sw_server_t *s, uint32_t i) {
+    return i < s->nloops ? &s->loops[i] : NULL;
 }
 
 void sw_server_shutdown(sw_server_t *s, uint32_t deadline_ms) {

@@ -92,6 +92,7 @@ enum {
     CF_IN_PROCESS = 1u << 11,  /* inside conn_process: do not re-enter */
     CF_FREE_DEFERRED = 1u << 12, /* closed while pinned (sw_conn_pin): freed at the last sw_conn_unpin */
     CF_BODY_WAIT = 1u << 13,     /* a streamed body's reader waits (sw_conn_body_wait): reading is on */
+    CF_DONE_PINNED = 1u << 14,   /* the response completed while pinned: the request ends at the last unpin */
 };
 
 struct sw_conn {

@@ -66,3 +66,27 @@ public struct AsyncClosureHandler: AsyncHTTPHandler {
         try await body(request, &response)
     }
 }
+
+/// What a ``MixedHTTPHandler`` decided for a request.
+public enum HandlerDisposition: Sendable, Equatable {
+    /// The response is written (or the server finishes it, as after an ``HTTPHandler``).
+    case done
+    /// Continue in a task on the loop thread: the server calls ``MixedHTTPHandler/handleAsync(_:_:tag:)`` with
+    /// `tag`, which carries what the synchronous part found out (a route index, say).
+    case suspend(tag: Int)
+}
+
+/// A handler that answers inline on the loop thread when it can, and in a task when it must — what a framework
+/// with both synchronous and `async` routes needs (Bolt is one).
+///
+/// For each request the server calls ``handle(_:_:)`` inline. Returning ``HandlerDisposition/done`` is the
+/// ``HTTPHandler`` path, with its cost (no allocation). Returning ``HandlerDisposition/suspend(tag:)`` parks the
+/// connection and runs ``handleAsync(_:_:tag:)`` in a task on the same loop thread, as an ``AsyncHTTPHandler``
+/// would. The synchronous part must not have started the response when it suspends (a debug build traps; a
+/// release build finishes that response and does not suspend).
+public protocol MixedHTTPHandler: Sendable {
+    /// Answers now, or says to continue in a task.
+    func handle(_ request: borrowing Request, _ response: inout ResponseWriter) throws -> HandlerDisposition
+    /// Answers in a task on the loop thread; `tag` is what ``handle(_:_:)`` returned.
+    func handleAsync(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws
+}

@@ -54,6 +54,13 @@ final class LoopExecutor: TaskExecutor, @unchecked Sendable {
     func registerOnCurrentThread() {
         pthread_setspecific(threadSlot, Unmanaged.passUnretained(self).toOpaque())
     }
+
+    /// Clears the calling thread's slot if it holds `self` (an in-process server going away).
+    func unregisterFromCurrentThread() {
+        if pthread_getspecific(threadSlot) == Unmanaged.passUnretained(self).toOpaque() {
+            pthread_setspecific(threadSlot, nil)
+        }
+    }
 }
 
 /// A thread-specific slot holding the loop thread's executor (unretained).

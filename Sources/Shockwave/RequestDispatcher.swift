@@ -70,18 +70,13 @@ let headTrampoline: sw_on_head_fn = { user, connection, request, limit in
     }
 }
 
-/// Runs an async handler in a task on the loop's executor; the connection waits (SW_PENDING) meanwhile.
+/// Runs handlers in tasks on the loop's executor; the connection waits (SW_PENDING) meanwhile.
 ///
 /// The connection is pinned (`sw_conn_pin`) from dispatch until the task ends, so its struct and the request
 /// view stay valid even if the client resets, and the loop does not exit under the task.
-final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unchecked Sendable {
-    let handler: Handler
+class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     /// Every loop's executor, for ``serverStopped()``.
     private let executors = Mutex<[LoopExecutor]>([])
-
-    init(_ handler: Handler) {
-        self.handler = handler
-    }
 
     /// What the task needs from the loop thread; moved into the task and used only on that loop thread.
     struct Pending: @unchecked Sendable {
@@ -91,7 +86,10 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
         let thread: LoopThread
     }
 
-    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+    /// Parks the connection and starts `body` in a task on the loop; returns SW_PENDING (or SW_DONE after
+    /// answering 503 itself when the request cannot be kept).
+    @inline(__always)
+    final func suspend(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, tag: Int) -> Int32 {
         // The parsed head's field table lives in an array the loop reuses for its next parse: the connection
         // keeps a copy while the task runs. Without memory for it, answer now rather than read a reused table.
         guard sw_conn_keep_request(connection) == 0 else {
@@ -106,14 +104,18 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
         // the connection, which the pin and the parked state keep.
         let pending = Pending(
             connection: connection, view: view.pointee, loopIndex: loopIndex(of: connection), thread: .current)
-        let handler = self.handler
         Task(executorPreference: executor) {
-            await Self.respond(handler, pending)
+            await self.respond(pending, tag: tag)
         }
         return Int32(SW_PENDING)
     }
 
-    private static func respond(_ handler: Handler, _ pending: Pending) async {
+    /// The task's work: the subclass's handler. `tag` is what ``suspend(_:_:tag:)`` was given.
+    func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        fatalError("TaskDispatcher.runTask is abstract")
+    }
+
+    private func respond(_ pending: Pending, tag: Int) async {
         let connection = pending.connection
         defer {
             pending.thread.check()
@@ -125,11 +127,47 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
         }
         var response = ResponseWriter(connection: connection, owner: pending.thread)
         do {
-            try await handler.handle(request, &response)
+            try await runTask(request, &response, tag: tag)
             response.finishForHandler()
         } catch {
             response.failPending()
         }
+    }
+
+
+    private func makeExecutor(for connection: OpaquePointer) -> LoopExecutor {
+        makeExecutor(loop: sw_conn_loop(connection))
+    }
+
+    /// Creates the executor of `loop`, registers it on the calling thread (the loop's) and keeps it.
+    final func makeExecutor(loop: OpaquePointer) -> LoopExecutor {
+        let executor = LoopExecutor(loop: loop)
+        executor.registerOnCurrentThread()
+        executors.withLock { $0.append(executor) }
+        return executor
+    }
+
+    override func serverStopped() {
+        executors.withLock { all in
+            for executor in all { executor.stop() }
+        }
+    }
+}
+
+/// Runs an async handler in a task on the loop's executor.
+final class AsyncDispatcher<Handler: AsyncHTTPHandler>: TaskDispatcher, @unchecked Sendable {
+    let handler: Handler
+
+    init(_ handler: Handler) {
+        self.handler = handler
+    }
+
+    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        suspend(connection, view, tag: 0)
+    }
+
+    override func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        try await handler.handle(request, &response)
     }
 
     override var choosesBodyModes: Bool { true }
@@ -146,17 +184,41 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: RequestDispatcher, @unch
             return Int32(SW_BODY_STREAM)
         }
     }
+}
 
-    private func makeExecutor(for connection: OpaquePointer) -> LoopExecutor {
-        let executor = LoopExecutor(loop: sw_conn_loop(connection))
-        executor.registerOnCurrentThread()
-        executors.withLock { $0.append(executor) }
-        return executor
+/// Runs a mixed handler inline, and in a task when it asks.
+final class MixedDispatcher<Handler: MixedHTTPHandler>: TaskDispatcher, @unchecked Sendable {
+    let handler: Handler
+
+    init(_ handler: Handler) {
+        self.handler = handler
     }
 
-    override func serverStopped() {
-        executors.withLock { all in
-            for executor in all { executor.stop() }
+    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
+        var response = ResponseWriter(connection: connection)
+        let disposition: HandlerDisposition
+        do {
+            disposition = try handler.handle(request, &response)
+        } catch {
+            response.fail()
+            return Int32(SW_DONE)
         }
+        switch disposition {
+        case .done:
+            response.finishForHandler()
+            return Int32(SW_DONE)
+        case .suspend(let tag):
+            guard !response.isStarted else {
+                assertionFailure("MixedHTTPHandler.handle started the response, then returned .suspend")
+                response.finishForHandler()
+                return Int32(SW_DONE)
+            }
+            return suspend(connection, view, tag: tag)
+        }
+    }
+
+    override func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
+        try await handler.handleAsync(request, &response, tag: tag)
     }
 }

@@ -1,5 +1,11 @@
 internal import CShockwave
 
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#endif
+
 /// Writes the response to one request, straight into the connection's output buffer.
 ///
 /// Set ``status`` and ``contentType`` first, add fields with ``header(name:value:)``, then finish with
@@ -116,9 +122,21 @@ public struct ResponseWriter: ~Copyable {
         if let failure { throw failure }
     }
 
-    private mutating func addField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
-        throws(ResponseWriterError)
-    {
+    /// Checks a field by the rules of ``header(name:value:)`` without writing it (for code that collects
+    /// fields before the response starts).
+    public static func validateField(name: String, value: String) throws(ResponseWriterError) {
+        var name = name
+        var value = value
+        var failure: ResponseWriterError? = nil
+        name.withUTF8 { n in
+            value.withUTF8 { v in
+                do throws(ResponseWriterError) { try check(UnsafeRawBufferPointer(n), UnsafeRawBufferPointer(v)) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private static func check(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(ResponseWriterError) {
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
             throw ResponseWriterError(.invalidName, String(decoding: name, as: UTF8.self))
         }
@@ -128,6 +146,12 @@ public struct ResponseWriter: ~Copyable {
         if isReservedFieldName(name) {
             throw ResponseWriterError(.reservedName, String(decoding: name, as: UTF8.self))
         }
+    }
+
+    private mutating func addField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+        throws(ResponseWriterError)
+    {
+        try Self.check(name, value)
         guard phase == .idle || phase == .head else {
             throw ResponseWriterError(.headSent, String(decoding: name, as: UTF8.self))
         }
@@ -172,6 +196,19 @@ public struct ResponseWriter: ~Copyable {
         let done: Void? = bytes.withContiguousStorageIfAvailable { finish(UnsafeRawBufferPointer($0)) }
         if done == nil {
             Array(bytes).withUnsafeBytes { finish($0) }
+        }
+    }
+
+    /// Finishes the response with `length` bytes of the open file `descriptor` from `offset`, sent by
+    /// `sendfile` from the page cache without passing through user space. The response takes the descriptor:
+    /// it is closed once sent, or at once if the response cannot take it. For `HEAD` only the head is sent.
+    public mutating func file(descriptor: Int32, offset: UInt64 = 0, length: UInt64) {
+        guard phase != .streaming, startIfNeeded() else {
+            close(descriptor)
+            return
+        }
+        if sw_resp_file(connection, descriptor, offset, length) == 0 {
+            phase = .complete
         }
     }
 

@@ -83,6 +83,14 @@ public final class Server: Sendable {
         self.init(configuration: configuration, handler: AsyncClosureHandler(handler))
     }
 
+    /// A server whose handler answers inline or, when it asks, in a task on the loop thread (see
+    /// ``MixedHTTPHandler``).
+    public init<Handler: MixedHTTPHandler>(configuration: ServerConfiguration = .init(), handler: Handler) {
+        Self.checkLayouts()
+        self.configuration = configuration
+        self.dispatcher = MixedDispatcher(handler)
+    }
+
     deinit {
         // Dropped while running: stop at once and join, so no loop thread outlives the handler.
         shutdown(deadline: .zero)

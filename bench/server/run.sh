@@ -89,6 +89,7 @@ build_fasthttp() {
 }
 
 SW_HELLO=""
+BOLT_HELLO=""
 if [ "$BUILD" = 1 ]; then
     build_c_hello
     build_fasthttp
@@ -100,10 +101,19 @@ if [ "$BUILD" = 1 ]; then
         else
             log "warning: the Swift example did not build; Shockwave rows use the C reference server (c-hello)"
         fi
+        if [ -n "$SW_HELLO" ] && grep -q '"bolt-hello"' "$ROOT/Package.swift"; then
+            log "build bolt-hello"
+            if (cd "$ROOT" && timeout 3600 swift build -c release --product bolt-hello --scratch-path "$SWIFT_SCRATCH" >&2); then
+                BOLT_HELLO=$SWIFT_SCRATCH/release/bolt-hello
+            else
+                log "warning: bolt-hello did not build; no Bolt rows"
+            fi
+        fi
     fi
 else
     [ -x "$C_HELLO" ] && [ -x "$FASTHTTP" ] || die "BUILD=0 but $C_HELLO or $FASTHTTP is missing"
     [ -x "$SWIFT_SCRATCH/release/shockwave-hello" ] && SW_HELLO=$SWIFT_SCRATCH/release/shockwave-hello
+    [ -x "$SWIFT_SCRATCH/release/bolt-hello" ] && BOLT_HELLO=$SWIFT_SCRATCH/release/bolt-hello
 fi
 
 command -v nginx >/dev/null || die "nginx not found (apt-get install -y nginx-light)"
@@ -115,6 +125,10 @@ if [ -n "$SW_HELLO" ]; then
     : "${SHOCKWAVE_CMD:=$SW_HELLO --host 127.0.0.1 --port $PH --loops 1}"
     : "${SHOCKWAVE_NOTUNE_CMD:=$SW_HELLO --host 127.0.0.1 --port $PH --loops 1 --no-tune}"
     DEFAULT_SERVERS="fasthttp nginx shockwave shockwave-notune floor c-ref"
+    if [ -n "$BOLT_HELLO" ]; then
+        : "${BOLT_CMD:=$BOLT_HELLO --host 127.0.0.1 --port $PH --loops 1}"
+        DEFAULT_SERVERS="fasthttp nginx shockwave bolt shockwave-notune floor c-ref"
+    fi
 else
     : "${SHOCKWAVE_CMD:=$C_HELLO --port $PH --loops 1}"
     : "${SHOCKWAVE_NOTUNE_CMD:=$C_HELLO --port $PH --loops 1 --no-tune}"
@@ -168,9 +182,10 @@ for s in $SERVERS; do
         nginx) nginx_conf "$port"; cmd="nginx -p $NGX -c $NGX/nginx.conf -e $NGX/error.log"; t="plaintext pipelined" ;;
         shockwave) cmd=$SHOCKWAVE_CMD; t="plaintext json user pipelined" ;;
         shockwave-notune) cmd=$SHOCKWAVE_NOTUNE_CMD; t="plaintext json user pipelined" ;;
+        bolt) cmd=${BOLT_CMD:?bolt-hello was not built}; t="plaintext json user pipelined" ;;
         floor) cmd=$FLOOR_CMD; t="plaintext pipelined" ;;
         c-ref) cmd=$CREF_CMD; t="plaintext json user pipelined" ;;
-        *) die "unknown server '$s' (fasthttp nginx shockwave shockwave-notune floor c-ref)" ;;
+        *) die "unknown server '$s' (fasthttp nginx shockwave bolt shockwave-notune floor c-ref)" ;;
     esac
     CMD[$s]=${cmd//"$PH"/$port}
     PORT[$s]=$port

@@ -24,6 +24,7 @@ typedef enum sw_backend {
     SW_BACKEND_AUTO = 0,  /* io_uring when it sets up and probes fine, else epoll; SHOCKWAVE_BACKEND overrides */
     SW_BACKEND_URING = 1,
     SW_BACKEND_EPOLL = 2,
+    SW_BACKEND_MEMORY = 3, /* in-process connections (sw_mem_server_create); never chosen otherwise */
 } sw_backend_t;
 
 /* What a request callback returns. */
@@ -153,7 +154,9 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
 
 /* For answers that come later (SW_PENDING), loop thread only. A pin keeps the connection's struct, buffers and
  * request view from being freed or reused (not the connection from closing: a peer reset or the shutdown deadline
- * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. */
+ * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. A response
+ * completed while pinned is sent at once, but the connection reads its next request only after the last unpin,
+ * so the request view stays valid until then. */
 void sw_conn_pin(sw_conn_t *c);
 void sw_conn_unpin(sw_conn_t *c);
 /* Call before answering later (SW_PENDING), from the callback: the request's field table lives in an array the
@@ -204,6 +207,8 @@ long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data);
  * itself; it should schedule the reader (as resuming a Swift continuation does). */
 int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx);
 
+/* Loop `i` of the server (0..loops-1), or NULL. */
+sw_loop_t *sw_server_loop(sw_server_t *s, uint32_t i);
 /* The loop a connection belongs to, and its index (0..loops-1). */
 sw_loop_t *sw_conn_loop(sw_conn_t *c);
 uint32_t sw_loop_index(const sw_loop_t *l);
@@ -232,6 +237,37 @@ typedef struct sw_loop_metrics {
 
 /* Copies loop `i`'s counters (relaxed reads; each counter is exact, the set is not a snapshot). */
 int sw_server_loop_metrics(const sw_server_t *s, uint32_t i, sw_loop_metrics_t *out);
+
+/* ---- in-process connections (tests, benchmarks) --------------------------------------------------------------
+ *
+ * A server with one loop and no sockets: bytes sent on an sw_mem_conn_t go through the same connection code as
+ * bytes from a socket (parser, limits, request callback, serializer), and what the server writes is collected
+ * for the caller. The thread that creates the server is its loop thread: call everything from it. */
+
+typedef struct sw_mem_conn sw_mem_conn_t;
+
+/* Creates the server (cfg->host, port, loops, backend and socket options are ignored). 0 or -errno. Free with
+ * sw_mem_server_free, which also closes its connections (their handles stay valid until sw_mem_disconnect). */
+int sw_mem_server_create(const sw_server_config_t *cfg, sw_server_t **out);
+void sw_mem_server_free(sw_server_t *s);
+/* A new connection, or NULL (out of memory, or the connection limit). */
+sw_mem_conn_t *sw_mem_connect(sw_server_t *s);
+/* Delivers bytes as if received: complete requests are handled before this returns (synchronous handlers) and
+ * their responses are in the output. Bytes sent while a pending handler runs wait, as a socket's would.
+ * 0, or -EPIPE when the server closed the connection. */
+int sw_mem_send(sw_mem_conn_t *m, const void *bytes, size_t len);
+/* The client half-closes (as a FIN would). 0 or -EPIPE. */
+int sw_mem_send_eof(sw_mem_conn_t *m);
+/* What the server wrote and the caller has not consumed yet; valid until the next sw_mem_* call. */
+const char *sw_mem_output(const sw_mem_conn_t *m, size_t *len);
+void sw_mem_consume(sw_mem_conn_t *m, size_t n);
+/* 1 while the server side is open (it closes after `Connection: close`, errors, limits). */
+int sw_mem_is_open(const sw_mem_conn_t *m);
+/* Closes the client side (the server sees a reset) and frees the handle. */
+void sw_mem_disconnect(sw_mem_conn_t *m);
+/* Waits up to timeout_ms (0: do not wait, < 0: forever) for work posted to the loop (the jobs of async
+ * handlers) and runs it, with the loop's timers. Returns 1 if posted work ran, else 0. */
+int sw_mem_run(sw_server_t *s, int timeout_ms);
 
 /* ---- socket tuning --------------------------------------------------------------------------------------- */
 
