@@ -229,7 +229,7 @@ int sw__server_new(const sw_server_config_t *cfg, uint32_t nloops, const sw_back
                 err = -errno;
         }
         if (err == 0)
-            err = sw__pool_init(l, 64);
+            err = sw__pool_init(l, 16); /* a loop serves one request at a time: few buffers are out at once */
         if (err == 0) {
             uint32_t nh = s->cfg.limits.max_headers ? s->cfg.limits.max_headers : 1;
             l->headers = malloc(nh * sizeof(sw_header_t));
