@@ -37,8 +37,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-            ],
-            resources: [.copy("github_routes.txt")]
+            ]
         ),
         // Counts every malloc in the process (interposes malloc/calloc/realloc/memalign; forwards to glibc).
         // Only the custom runner links it (package-benchmark brings its own interposer).

@@ -8,10 +8,8 @@ import Bolt
 public final class BoltRouterWorkload: SyncWorkload, @unchecked Sendable {
     let router: Router
     let handlers: [(inout PathParameters) -> Int]
-    let methods: [HTTPMethod]
-    let views: [ByteView]
+    let requests: [(HTTPMethod, ByteView)]
     let storage: [UnsafeMutableRawBufferPointer]
-    var params = PathParameters()
 
     public init(_ routerCase: RouterCase) throws {
         var builder = RouterBuilder()
@@ -20,13 +18,12 @@ public final class BoltRouterWorkload: SyncWorkload, @unchecked Sendable {
         }
         router = builder.compile()
         handlers = GitHubRoutes.all.map { _ in { $0.count &+ 1 } }
-        methods = routerCase.requests.map { Self.method($0.method) }
         storage = routerCase.requests.map { request in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: request.path.utf8.count, alignment: 8)
             buffer.copyBytes(from: request.path.utf8)
             return buffer
         }
-        views = storage.map { ByteView(unsafeBytes: UnsafeRawBufferPointer($0)) }
+        requests = zip(routerCase.requests, storage).map { (Self.method($0.method), ByteView(unsafeBytes: UnsafeRawBufferPointer($1))) }
         precondition(run(1) > 0)
     }
 
@@ -35,12 +32,15 @@ public final class BoltRouterWorkload: SyncWorkload, @unchecked Sendable {
     static func method(_ name: String) -> HTTPMethod { HTTPMethod.allCases.first { $0.description == name }! }
 
     public func run(_ n: Int) -> Int {
+        // locals, not stored properties: `&self.params` on a class would pay a dynamic exclusivity check
+        var params = PathParameters()
+        let router = self.router, handlers = self.handlers
+        let requests = self.requests
         var sink = 0
-        let count = views.count
         for _ in 0..<n {
-            for i in 0..<count {
-                guard case .found(let value) = router.lookup(methods[i], path: views[i], into: &params) else {
-                    fatalError("Bolt: no route for \(methods[i]) \(views[i])")
+            for (method, path) in requests {
+                guard case .found(let value) = router.lookup(method, path: path, into: &params) else {
+                    fatalError("Bolt: no route for \(method) \(path)")
                 }
                 sink &+= handlers[value](&params)
             }

@@ -25,6 +25,7 @@ public final class HummingbirdRouterWorkload: SyncWorkload, @unchecked Sendable 
     }
 
     public func run(_ n: Int) -> Int {
+        let trie = self.trie, handlers = self.handlers, requests = self.requests
         var sink = 0
         for _ in 0..<n {
             for request in requests {

@@ -19,6 +19,7 @@ public final class RoutingKitWorkload: SyncWorkload, @unchecked Sendable {
     }
 
     public func run(_ n: Int) -> Int {
+        let router = self.router, handlers = self.handlers, requests = self.requests
         var sink = 0
         for _ in 0..<n {
             for request in requests {

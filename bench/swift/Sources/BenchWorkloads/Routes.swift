@@ -4,9 +4,9 @@ import Foundation
 public enum GitHubRoutes {
     /// Every route as (method name, pattern), in file order.
     public static let all: [(method: String, pattern: String)] = {
-        guard let url = Bundle.module.url(forResource: "github_routes", withExtension: "txt"),
-            let text = try? String(contentsOf: url, encoding: .utf8)
-        else { fatalError("github_routes.txt is missing from the bundle") }
+        // bench/data/github_routes.txt, found from this source file (the benchmarks run from a checkout)
+        let url = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../../data/github_routes.txt")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { fatalError("cannot read \(url.path)") }
         let routes = text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { line in
             let parts = line.split(separator: " ")
             return (String(parts[0]), String(parts[1]))

@@ -191,7 +191,7 @@ func concurrentGroup() throws {
         results.value = .success([:])
         let lock = NSLock()
         let done = DispatchSemaphore(value: 0)
-        let mallocsBefore = Atomic()
+        let mallocsBefore = Atomic(), mallocsAfter = Atomic()
         for cpu in 0..<2 {
             let thread = Thread {
                 _ = bench_pin_thread(Int32(cpu))
@@ -208,6 +208,9 @@ func concurrentGroup() throws {
                     _ = w.run(n)
                     perOp.append(nanoseconds(ContinuousClock.now - start) / Double(n))
                 }
+                barrier.wait()
+                if cpu == 0 { mallocsAfter.value = bench_alloc_count() }
+                barrier.wait()
                 lock.lock()
                 var all = try! results.value!.get()
                 all[cpu] = perOp.sorted()
@@ -220,7 +223,7 @@ func concurrentGroup() throws {
         }
         done.wait()
         done.wait()
-        let mallocs = Double(bench_alloc_count() - mallocsBefore.value) / Double(2 * rounds * n)
+        let mallocs = Double(mallocsAfter.value - mallocsBefore.value) / Double(2 * rounds * n)
         for (cpu, perOp) in try results.value!.get().sorted(by: { $0.key < $1.key }) {
             let median = perOp[perOp.count / 2]
             let change = (median / single.median - 1) * 100
@@ -260,6 +263,13 @@ case "router": try routerGroup()
 case "inprocess": try await inProcessGroup()
 case "overhead": try overheadGroup()
 case "concurrent": try concurrentGroup()
+case "profile":  // fixed work for callgrind: bolt-bench profile raw|static|params2|middleware3|json|async-static N
+    let name = filter.isEmpty ? "static" : filter
+    let n = Int(arguments.dropFirst(2).first ?? "") ?? 10_000
+    let all = InProcessCase.shared + InProcessCase.boltAsync
+    let w = try name == "raw" ? RawShockwave.workload() : InProcessWorkload(bolt: all.first { $0.name == name }!)
+    print("profile \(name): \(n) requests, \(w.responseLength) B each")
+    print(profiledRun(w, n))
 case "all":
     try routerGroup()
     try await inProcessGroup()
@@ -271,3 +281,6 @@ default:
 }
 
 func flushOutput() { fflush(nil) }
+
+/// The loop callgrind measures (`--toggle-collect='*profiledRun*'`).
+@inline(never) func profiledRun(_ w: InProcessWorkload, _ n: Int) -> Int { w.run(n) }
