@@ -10,6 +10,13 @@ public struct InProcessCase: Sendable {
     /// The raw request Bolt's in-process server gets (peers get the same method, path and Host).
     public var requestText: String { "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n" }
 
+    public init(name: String, method: String, path: String, async: Bool) {
+        self.name = name
+        self.method = method
+        self.path = path
+        self.async = async
+    }
+
     public static let staticRoute = InProcessCase(name: "static", method: "GET", path: "/plaintext", async: false)
     public static let params2 = InProcessCase(name: "params2", method: "GET", path: "/repos/ada/bolt", async: false)
     public static let middleware = InProcessCase(name: "middleware3", method: "GET", path: "/mw/plaintext", async: false)

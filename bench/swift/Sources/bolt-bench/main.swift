@@ -178,9 +178,14 @@ func concurrentGroup() throws {
     print("\n### Concurrent: 2 threads (CPUs 0 and 1), each its own in-process server of the same Bolt app\n")
     print("| case | run | median/op | fastest/op | mallocs/op | vs 1 thread |")
     print("|---|---|---:|---:|---:|---:|")
-    for routeCase in [InProcessCase.staticRoute, .params2] where selected(routeCase.name) {
+    // "raw" is the control: a raw Shockwave server per thread (nothing shared between the threads)
+    let raw = InProcessCase(name: "raw", method: "GET", path: "/plaintext", async: false)
+    @Sendable func make(_ routeCase: InProcessCase) throws -> InProcessWorkload {
+        routeCase.name == "raw" ? try RawShockwave.workload() : try InProcessWorkload(bolt: routeCase)
+    }
+    for routeCase in [raw, InProcessCase.staticRoute, .params2] where selected(routeCase.name) {
         let single = onThread(cpu: 1) { () throws -> Measurement in
-            let w = try InProcessWorkload(bolt: routeCase)
+            let w = try make(routeCase)
             return measure(w.run)
         }
         print("| \(routeCase.name) | 1 thread (CPU 1) | \(format(single.median)) | \(format(single.fastest)) | \(mallocText(single.mallocs)) | |")
@@ -195,7 +200,7 @@ func concurrentGroup() throws {
         for cpu in 0..<2 {
             let thread = Thread {
                 _ = bench_pin_thread(Int32(cpu))
-                let w = try! InProcessWorkload(bolt: routeCase)
+                let w = try! make(routeCase)
                 _ = w.run(n)  // warm
                 var perOp: [Double] = []
                 perOp.reserveCapacity(rounds)
