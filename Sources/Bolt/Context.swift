@@ -23,42 +23,49 @@ import Musl
 /// request (parameter strings are cached), and their `…Bytes` forms return views without any copy.
 public final class Context {
     // MARK: binding
+    //
+    // The stored properties skip Swift's dynamic exclusivity checks: a context is used by one request on one
+    // thread at a time, and no accessor here hands out overlapping inout access to them. The checks cost about
+    // 18 runtime calls per request otherwise (docs/overhead_analysis.md).
 
-    @usableFromInline var requestPointer: UnsafePointer<Request>?
-    @usableFromInline var responsePointer: UnsafeMutablePointer<ResponseWriter>?
+    @exclusivity(unchecked) @usableFromInline var requestPointer: UnsafePointer<Request>?
+    @exclusivity(unchecked) @usableFromInline var responsePointer: UnsafeMutablePointer<ResponseWriter>?
     /// The route's parameters (filled by the router).
-    public internal(set) var params = PathParameters()
+    @exclusivity(unchecked) public internal(set) var params = PathParameters()
     /// The pattern of the matched route (`/users/:id`), or nil for 404/405 answers.
-    public internal(set) var route: String?
+    public var route: String? { matched?._withUnsafeGuaranteedRef { $0.pattern } }
+    /// The matched route, unretained (the app keeps it): no reference counting on a shared object per request.
+    @exclusivity(unchecked) var matched: Unmanaged<Responder.CompiledRoute>?
     /// The loop this context belongs to.
     public let loopIndex: Int
     /// For a 405 answer: the methods the path has routes for.
-    public internal(set) var allowed = MethodSet()
+    @exclusivity(unchecked) public internal(set) var allowed = MethodSet()
     /// A ``Timeout`` answered for the handler: its later writes are dropped.
-    public internal(set) var timedOut = false
+    @exclusivity(unchecked) public internal(set) var timedOut = false
 
-    @usableFromInline var paramCache: [String?] = []
+    /// Decoded parameter strings of this request, for the first 8 parameters (bit i of paramCached: valid).
+    @exclusivity(unchecked) var paramCache = InlineArray<8, String?>(repeating: nil)
+    @exclusivity(unchecked) var paramCached: UInt8 = 0
     /// Fields set before the response starts; written when it does, after the status is final.
-    private var pendingHeaders: [(name: String, value: String)] = []
-    var queryPairs = QueryPairs()
-    var storage: [(key: ObjectIdentifier, value: Any)] = []
+    @exclusivity(unchecked) private var pendingHeaders: [(name: String, value: String)] = []
+    @exclusivity(unchecked) var queryPairs = QueryPairs()
+    @exclusivity(unchecked) var storage: [(key: ObjectIdentifier, value: Any)] = []
     let settings: AppSettings
     /// The JSON encoder's buffer, kept with the context (tiered sizes; see ``JSONWriter``).
-    var json = JSONWriter()
+    @exclusivity(unchecked) var json = JSONWriter()
 
     /// The request ID (``RequestID``), inline: up to 64 bytes, no allocation.
-    private var requestIDBytes = InlineArray<64, UInt8>(repeating: 0)
-    private var requestIDCount = 0
+    @exclusivity(unchecked) private var requestIDBytes = InlineArray<64, UInt8>(repeating: 0)
+    @exclusivity(unchecked) private var requestIDCount = 0
     /// The field that carries the request ID in the response (written with the other collected fields).
-    var requestIDField: String?
-    private var random: UInt64
+    @exclusivity(unchecked) var requestIDField: String?
+    @exclusivity(unchecked) private var random: UInt64
 
     init(loopIndex: Int, settings: AppSettings) {
         self.loopIndex = loopIndex
         self.settings = settings
         var seed = SystemRandomNumberGenerator()
         random = seed.next() | 1
-        paramCache.reserveCapacity(8)
         pendingHeaders.reserveCapacity(8)
         storage.reserveCapacity(4)
     }
@@ -100,8 +107,8 @@ public final class Context {
     func unbind() {
         requestPointer = nil
         responsePointer = nil
-        route = nil
-        if !paramCache.isEmpty { paramCache.removeAll(keepingCapacity: true) }
+        matched = nil
+        paramCached = 0
         queryPairs.reset()
         if !storage.isEmpty { storage.removeAll(keepingCapacity: true) }
         requestIDCount = 0
@@ -162,12 +169,12 @@ public final class Context {
 
     private func flushHeaders(_ response: UnsafeMutablePointer<ResponseWriter>) {
         for field in pendingHeaders {
-            try? response.pointee.header(name: field.name, value: field.value)  // checked by setHeader
+            response.pointee.header(checkedName: field.name, value: field.value)  // checked by setHeader
         }
         pendingHeaders.removeAll(keepingCapacity: true)
         if let name = requestIDField {
             requestIDField = nil
-            withRequestID { id in try? response.pointee.header(name: name, value: id) }  // checked by RequestID
+            withRequestID { id in response.pointee.header(checkedName: name, value: id) }  // checked by RequestID
         }
     }
 
@@ -212,12 +219,12 @@ public final class Context {
     public func paramBytes(_ name: StaticString) -> ByteView? { params[name] }
 
     private func cachedParam(_ index: Int) -> String {
-        if paramCache.count <= index {
-            paramCache.append(contentsOf: repeatElement(nil, count: index + 1 - paramCache.count))
-        }
-        if let cached = paramCache[index] { return cached }
+        guard index < 8 else { return params.value(at: index).percentDecodedString }
+        let bit = UInt8(1) << UInt8(index)
+        if paramCached & bit != 0, let cached = paramCache[index] { return cached }
         let value = params.value(at: index).percentDecodedString
         paramCache[index] = value
+        paramCached |= bit
         return value
     }
 

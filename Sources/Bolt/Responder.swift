@@ -16,16 +16,35 @@ struct Responder: MixedHTTPHandler {
         let pattern: String?
         let sync: SyncChain?
         let async: AsyncChain?
+        /// `sync`, unretained: calling it costs no reference count on an object every loop shares.
+        let syncChain: Unmanaged<SyncChain>?
 
         init(pattern: String?, sync: SyncChain?, async: AsyncChain?) {
             self.pattern = pattern
             self.sync = sync
             self.async = async
+            syncChain = sync.map { Unmanaged.passUnretained($0) }
         }
     }
 
+    /// The routes by router value, unretained (`routes` owns them): looking one up touches no reference count,
+    /// so two loops answering at once do not bounce a counter's cache line between their cores.
+    final class RouteTable: @unchecked Sendable {
+        let routes: [CompiledRoute]
+        let refs: UnsafeMutablePointer<Unmanaged<CompiledRoute>>
+
+        init(_ routes: [CompiledRoute]) {
+            self.routes = routes
+            refs = .allocate(capacity: max(routes.count, 1))
+            for (i, route) in routes.enumerated() { (refs + i).initialize(to: .passUnretained(route)) }
+        }
+
+        deinit { refs.deallocate() }
+    }
+
     let router: Router
-    let routes: [CompiledRoute]
+    let table: RouteTable
+    var routes: [CompiledRoute] { table.routes }
     let notFound: CompiledRoute
     let methodNotAllowed: CompiledRoute
     var pools: ContextPools
@@ -52,7 +71,7 @@ struct Responder: MixedHTTPHandler {
             compiled.append(try Self.chain(name, route.pattern, global + route.middleware, route.handler))
         }
         router = builder.compile()
-        self.routes = compiled
+        table = RouteTable(compiled)
         settings = AppSettings(errorHandler: configuration.errorHandler)
         notFound = try Self.chain("the 404 answer", nil, global, .sync { _ in throw HTTPError(.notFound) })
         methodNotAllowed = try Self.chain(
@@ -89,34 +108,33 @@ struct Responder: MixedHTTPHandler {
     // MARK: MixedHTTPHandler
 
     func handle(_ request: borrowing Request, _ response: inout ResponseWriter) throws -> HandlerDisposition {
-        let pool = pools.loops[request.loopIndex]
-        let c = pool.acquire()
-        defer { pool.release(c) }
-        let route: CompiledRoute
+        let pool = pools.pool(request.loopIndex)
+        let c = pool._withUnsafeGuaranteedRef { $0.acquire() }
+        defer { pool._withUnsafeGuaranteedRef { $0.release(c) } }
+        let route: Unmanaged<CompiledRoute>
         let tag: Int
         switch router.lookup(request.method, path: request.path, into: &c.params) {
         case .found(let index):
-            route = routes[index]
+            route = table.refs[index]
             tag = index
         case .notFound:
-            route = notFound
+            route = .passUnretained(notFound)
             tag = Self.notFoundTag
         case .methodNotAllowed(let allowed):
             c.allowed = allowed
-            route = methodNotAllowed
+            route = .passUnretained(methodNotAllowed)
             tag = Self.methodNotAllowedTag
         case .redirect(let change):
             redirect(request, &response, change)
             return .done
         }
-        guard let chain = route.sync else { return .suspend(tag: tag) }
-        let errorHandler = settings.errorHandler
+        guard let chain = route._withUnsafeGuaranteedRef({ $0.syncChain }) else { return .suspend(tag: tag) }
         c.bind(request, &response) { c in
-            c.route = route.pattern
+            c.matched = route
             do {
-                try chain.run(c, from: 0)
+                try chain._withUnsafeGuaranteedRef { try $0.run(c, from: 0) }
             } catch {
-                errorHandler(c, error)
+                settings.errorHandler(c, error)
             }
         }
         return .done
@@ -141,7 +159,7 @@ struct Responder: MixedHTTPHandler {
         let chain = route.async.unsafelyUnwrapped
         let errorHandler = settings.errorHandler
         await c.bind(request, &response) { c in
-            c.route = route.pattern
+            c.matched = .passUnretained(route)
             do {
                 try await chain.run(c, from: 0)
             } catch {
@@ -175,16 +193,28 @@ final class AppSettings: Sendable {
 }
 
 /// Contexts per loop: each loop takes and returns its own without locks (only its thread touches its pool).
-final class ContextPools: Sendable {
+final class ContextPools: @unchecked Sendable {
     let loops: [LoopContextPool]
+    /// `loops`, unretained: taking a loop's pool touches no shared reference count.
+    private let refs: UnsafeMutablePointer<Unmanaged<LoopContextPool>>
 
     init(loops: Int, warm: Int, settings: AppSettings) {
         self.loops = (0..<loops).map { LoopContextPool(loopIndex: $0, warm: warm, settings: settings) }
+        refs = .allocate(capacity: max(loops, 1))
+        for (i, pool) in self.loops.enumerated() { (refs + i).initialize(to: .passUnretained(pool)) }
+    }
+
+    deinit { refs.deallocate() }
+
+    /// Loop `index`'s pool, unretained (valid while `self` is).
+    @inline(__always) func pool(_ index: Int) -> Unmanaged<LoopContextPool> {
+        precondition(index >= 0 && index < loops.count, "Bolt: no context pool for loop \(index)")
+        return refs[index]
     }
 }
 
 final class LoopContextPool: @unchecked Sendable {
-    private var free: [Context]
+    @exclusivity(unchecked) private var free: [Context]  // one thread uses a loop's pool
     let loopIndex: Int
     let settings: AppSettings
 

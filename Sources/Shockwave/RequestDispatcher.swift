@@ -104,8 +104,11 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
         // the connection, which the pin and the parked state keep.
         let pending = Pending(
             connection: connection, view: view.pointee, loopIndex: loopIndex(of: connection), thread: .current)
-        Task(executorPreference: executor) {
+        // The closure holds the executor: a task's preference does not keep its executor alive, and a job of this
+        // task (a sleep waking up) must never reach a freed one, even after its server is gone.
+        Task(executorPreference: executor) { [executor] in
             await self.respond(pending, tag: tag)
+            withExtendedLifetime(executor) {}
         }
         return Int32(SW_PENDING)
     }

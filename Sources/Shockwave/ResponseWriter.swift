@@ -152,6 +152,30 @@ public struct ResponseWriter: ~Copyable {
         throws(ResponseWriterError)
     {
         try Self.check(name, value)
+        try addCheckedField(name, value)
+    }
+
+    /// Adds a field that ``validateField(name:value:)`` (or an equivalent check) already passed: no second
+    /// scan of its bytes. For Bolt, which checks fields when they are set and writes them later.
+    package mutating func header(checkedName name: String, value: String) {
+        var name = name
+        var value = value
+        name.withUTF8 { n in
+            value.withUTF8 { v in try? addCheckedField(UnsafeRawBufferPointer(n), UnsafeRawBufferPointer(v)) }
+        }
+    }
+
+    /// As ``header(checkedName:value:)-(String,String)`` with a byte view for the value.
+    package mutating func header(checkedName name: String, value: ByteView) {
+        var name = name
+        name.withUTF8 { n in
+            value.withUnsafeBytes { v in try? addCheckedField(UnsafeRawBufferPointer(n), v) }
+        }
+    }
+
+    private mutating func addCheckedField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+        throws(ResponseWriterError)
+    {
         guard phase == .idle || phase == .head else {
             throw ResponseWriterError(.headSent, String(decoding: name, as: UTF8.self))
         }

@@ -79,7 +79,7 @@ public struct Logger: Middleware, AsyncMiddleware {
     public func flush() { pipeline.flush() }
 
     public func handle(_ c: Context, next: Next) throws {
-        let start = ContinuousClock.now
+        let start = monotonicNanos()
         do {
             try next()
         } catch {
@@ -90,7 +90,7 @@ public struct Logger: Middleware, AsyncMiddleware {
     }
 
     public func handle(_ c: Context, next: AsyncNext) async throws {
-        let start = ContinuousClock.now
+        let start = monotonicNanos()
         do {
             try await next()
         } catch {
@@ -146,10 +146,9 @@ final class LogPipeline: @unchecked Sendable {
     }
 
     /// Records a finished request; `error`, when it ended with one, gives the status the app will answer with.
-    func record(_ c: Context, since start: ContinuousClock.Instant, error: (any Error)?) {
+    func record(_ c: Context, since start: UInt64, error: (any Error)?) {
         if !writerStarted.load(ordering: .relaxed) { startWriter() }
-        let elapsed = (ContinuousClock.now - start).components
-        let micros = elapsed.seconds * 1_000_000 + elapsed.attoseconds / 1_000_000_000_000
+        let micros = (monotonicNanos() &- start) / 1000
         var now = timespec()
         clock_gettime(CLOCK_REALTIME_COARSE, &now)
         let path = c.path
@@ -228,6 +227,13 @@ final class LogPipeline: @unchecked Sendable {
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO: no system call, no Duration arithmetic).
+@inline(__always) func monotonicNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
 }
 
 extension Context {
