@@ -160,10 +160,12 @@ public final class App: RoutesBuilder, @unchecked Sendable {
         return server
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully: requests already received are answered.
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully: requests already received are answered, and
+    /// the ``Logger``s write out what they still hold.
     public func run() throws {
         let server = try makeServer()
         server.shutdownOnSignals()
+        defer { LogPipeline.flushAll() }  // the access log of the last requests, before the process ends
         try server.run()
     }
 }

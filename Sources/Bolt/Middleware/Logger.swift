@@ -143,6 +143,23 @@ final class LogPipeline: @unchecked Sendable {
         self.interval = interval
         self.maxBytes = maxBytes
         buffers = (0..<Self.shards).map { _ in Shard() }
+        Self.all.withLock { all in
+            all.removeAll { $0.pipeline == nil }
+            all.append(WeakPipeline(pipeline: self))
+        }
+    }
+
+    struct WeakPipeline {
+        weak var pipeline: LogPipeline?
+    }
+
+    /// Every live pipeline, so a stopping app can write out what its loggers still hold.
+    static let all = Mutex<[WeakPipeline]>([])
+
+    /// Flushes every live logger (``App/run()`` calls it once the server has stopped).
+    static func flushAll() {
+        let pipelines = all.withLock { $0.compactMap(\.pipeline) }
+        for pipeline in pipelines { pipeline.flush() }
     }
 
     /// Records a finished request; `error`, when it ended with one, gives the status the app will answer with.

@@ -13,6 +13,12 @@ import Musl
 import Bolt
 import TodoAPI
 
+/// Writes a line at once (stdout is block-buffered into a pipe or file; the access log writes unbuffered).
+func say(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
+
 var server = ServerConfiguration(host: "0.0.0.0", port: 8080)
 var arguments = CommandLine.arguments.dropFirst()
 while let argument = arguments.popFirst() {
@@ -20,16 +26,16 @@ while let argument = arguments.popFirst() {
     case "--port": server.port = arguments.popFirst().flatMap { Int($0) } ?? server.port
     case "--loops": server.loops = arguments.popFirst().flatMap { Int($0) }
     default:
-        print("usage: todo-api [--port P] [--loops N]")
+        say("usage: todo-api [--port P] [--loops N]")
         exit(2)
     }
 }
 
 let app = makeTodoApp(configuration: .init(server: server))
-print("todo-api listening on http://0.0.0.0:\(server.port)")
+say("todo-api listening on http://0.0.0.0:\(server.port)")
 do {
     try app.run()
 } catch {
-    print("todo-api: \(error)")
+    say("todo-api: \(error)")
     exit(1)
 }
