@@ -44,6 +44,34 @@ let package = Package(
         .target(name: "CBenchSupport"),
         // The tight-loop runner: ContinuousClock, medians over rounds, mallocs per request, two-thread runs.
         .executableTarget(name: "bolt-bench", dependencies: ["BenchWorkloads", "CBenchSupport"]),
+        // Live-server peers for the wrk harness (bench/run-peers.sh): the routes of bench/server/fasthttp, one event
+        // loop each, `--port P --host H`. See bench/README.md.
+        .executableTarget(
+            name: "hummingbird-hello",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vapor-hello",
+            dependencies: [
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "nio-hello",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // package-benchmark suites (`swift package benchmark`), with its malloc counter.
         .executableTarget(
             name: "RouterBenchmarks",
