@@ -3,6 +3,7 @@
 
 Every figure in a table is the median over the rounds, each column taken on its own (so `total` is the median of
 the per-round totals, not the sum of the two medians before it)."""
+import json
 import statistics
 import sys
 from collections import defaultdict
@@ -34,7 +35,69 @@ def fmt_ratio(x):
     return f"{x:.2f}×" if x is not None else "–"
 
 
-def main(raw_path, meta_path):
+def summarize(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
+
+
+def write_json(path, rows, order, meta, cmds, sizes):
+    """results.json: every measured run, and per (test, server) the median and min–max over the rounds. Ratios to
+    fasthttp are taken within a round (same round, same test), then summarized the same way."""
+    base = {}  # (test, round) -> fasthttp's run
+    for (t, s), runs in rows.items():
+        if s == "fasthttp":
+            for d in runs:
+                base[(t, d["round"])] = d
+    fields = {
+        "rps": "rps",
+        "p99_us": "p99",
+        "p99_raw_us": "p99raw",
+        "cpu_user_us_per_req": "user",
+        "cpu_sys_us_per_req": "sys",
+        "cpu_us_per_req": "total",
+        "peak_rss_mib": "rss",
+        "server_cpu_pct": "srv",
+        "wrk_cpu_pct": "wrk",
+        "core_other_pct": "other",
+    }
+    runs_out, summary = [], {}
+    for t in ORDER:
+        for s in order:
+            if (t, s) not in rows:
+                continue
+            per = []
+            for d in rows[(t, s)]:
+                b = base.get((t, d["round"]))
+                e = {"round": d["round"], "server": s, "test": t, "requests": d["requests"], "errors": d["errors"]}
+                e.update({k: round(d[v], 4) for k, v in fields.items()})
+                e["rps_vs_fasthttp"] = round(d["rps"] / b["rps"], 4) if b and b["rps"] else None
+                e["cpu_vs_fasthttp"] = round(d["total"] / b["total"], 4) if b and b["total"] else None
+                per.append(e)
+            runs_out += per
+            summary.setdefault(t, {})[s] = {
+                "rounds": len(per),
+                "errors": sum(e["errors"] for e in per),
+                "bytes_per_response": int(sizes[(s, t)]) if (s, t) in sizes else None,
+                **{k: summarize([e[k] for e in per]) for k in list(fields) + ["rps_vs_fasthttp", "cpu_vs_fasthttp"]},
+            }
+    out = {
+        "schema": "shockwave-bench-peers/1",
+        "meta": {k: (v if len(v) > 1 or k in ("versions", "wrk", "skipped") else v[0]) for k, v in meta.items()
+                 if k not in ("cmd", "size")},
+        "servers": order,
+        "tests": [t for t in ORDER if t in summary],
+        "commands": cmds,
+        "summary": summary,
+        "runs": runs_out,
+    }
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+def main(raw_path, meta_path, json_path=None):
     meta = defaultdict(list)
     for line in open(meta_path):
         k, _, v = line.rstrip("\n").partition("\t")
@@ -63,6 +126,8 @@ def main(raw_path, meta_path):
         wall = float(r["wall_s"]) or 1
         u, s = int(r["utime_ticks"]), int(r["stime_ticks"])
         d = {
+            "round": int(r["round"]),
+            "requests": int(r["requests"]),
             "rps": float(r["rps"]),
             "p99": float(r["p99_us"]),
             "p99raw": float(r["p99_raw_us"]),
@@ -91,7 +156,7 @@ def main(raw_path, meta_path):
 
     out = []
     out.append("## HTTP server peers: requests/s, p99, CPU per request, peak RSS\n")
-    for k in ("date", "commit", "cpu", "settings", "load", "versions"):
+    for k in ("date", "commit", "cpu", "settings", "load", "versions", "skipped"):
         for v in meta.get(k, []):
             out.append(f"- {k}: {v}")
     out.append("- servers (each started once; every thread and process pinned with taskset):")
@@ -112,7 +177,8 @@ def main(raw_path, meta_path):
             "| peak RSS MiB | server CPU | wrk CPU | core other |"
         )
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        med = {s: {k: statistics.median(d[k] for d in rows[(t, s)]) for k in rows[(t, s)][0]} for s in present}
+        med = {s: {k: statistics.median(d[k] for d in rows[(t, s)]) for k in rows[(t, s)][0] if k != "round"}
+               for s in present}
         base = med.get("fasthttp")
         notes = []
         for s in present:
@@ -154,7 +220,15 @@ def main(raw_path, meta_path):
         )
         out.append("")
     print("\n".join(out))
+    if json_path:
+        write_json(json_path, rows, order, meta, cmds, sizes)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    jp = None
+    if "--json" in args:
+        i = args.index("--json")
+        jp = args[i + 1]
+        del args[i : i + 2]
+    main(args[0], args[1], jp)

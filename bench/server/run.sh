@@ -80,19 +80,58 @@ build_c_hello() {
     timeout 300 "${cc[@]}" -o "$C_HELLO" "${SW_SRCS[@]}" "$HERE/c_hello.c" -lpthread
 }
 
-build_fasthttp() {
-    command -v go >/dev/null || die "go not found (apt-get install -y golang-go golang-github-valyala-fasthttp-dev)"
-    [ -d /usr/share/gocode/src/github.com/valyala/fasthttp ] || die "fasthttp sources not found (apt-get install -y golang-github-valyala-fasthttp-dev)"
-    log "build fasthttp-hello (Go $(go env GOVERSION), Debian's fasthttp, offline)"
-    (cd "$HERE/fasthttp" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$B/gocache" GOFLAGS= \
-        timeout 600 go build -o "$FASTHTTP" .)
+# What to build: the servers asked for (SERVERS), or the default set when SERVERS is not given.
+REQ_SERVERS=${SERVERS:-fasthttp nginx shockwave bolt shockwave-notune floor c-ref}
+want() { case " $REQ_SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
+SKIPPED=()   # "server: why" for peers left out before the run (missing package or product)
+skip() { log "skip $1: $2"; SKIPPED+=("$1: $2"); }
+
+# The Go peers: built offline with GO111MODULE=off against Debian's packages in /usr/share/gocode. Debian's Echo 4
+# sits at github.com/labstack/echo (no /v4), so a GOPATH overlay maps the /v4 import path onto it.
+GO_SRC=$ROOT/bench/peers
+declare -A GO_BIN=([fasthttp]=$FASTHTTP [nethttp]=$B/nethttp-hello [gin]=$B/gin-hello [echo]=$B/echo-hello)
+declare -A GO_DIR=([fasthttp]=$HERE/fasthttp [nethttp]=$GO_SRC/nethttp [gin]=$GO_SRC/gin [echo]=$GO_SRC/echo)
+declare -A GO_PKG=([fasthttp]=golang-github-valyala-fasthttp-dev [gin]=golang-github-gin-gonic-gin-dev [echo]=golang-github-labstack-echo-dev)
+declare -A GO_SRCDIR=([fasthttp]=valyala/fasthttp [gin]=gin-gonic/gin [echo]=labstack/echo)
+build_go() { # name -> 0 when built
+    local n=$1 gopath=/usr/share/gocode
+    command -v go >/dev/null || { skip "$n" "go not found (apt-get install -y golang-go)"; return 1; }
+    if [ -n "${GO_SRCDIR[$n]:-}" ] && ! [ -d "/usr/share/gocode/src/github.com/${GO_SRCDIR[$n]}" ]; then
+        skip "$n" "sources not found (apt-get install -y ${GO_PKG[$n]})"; return 1
+    fi
+    if [ "$n" = echo ]; then
+        mkdir -p "$B/gopath-echo/src/github.com/labstack/echo"
+        ln -sfn /usr/share/gocode/src/github.com/labstack/echo "$B/gopath-echo/src/github.com/labstack/echo/v4"
+        gopath=$B/gopath-echo:/usr/share/gocode
+    fi
+    log "build $n-hello (Go $(go env GOVERSION), Debian's packages, offline)"
+    (cd "${GO_DIR[$n]}" && GO111MODULE=off GOPATH=$gopath GOCACHE="$B/gocache" GOFLAGS= \
+        timeout 600 go build -o "${GO_BIN[$n]}" .) || { skip "$n" "go build failed"; return 1; }
+}
+
+# The Swift peers from bench/swift (another package, so the main one keeps zero dependencies), when it has them.
+SWIFT_PEERS_PKG=$ROOT/bench/swift
+declare -A SWIFT_PEER_BIN=()
+build_swift_peer() { # name (hummingbird | vapor | nio) -> 0 when built
+    local n=$1 prod=$1-hello dir
+    if ! [ -f "$SWIFT_PEERS_PKG/Package.swift" ] || ! grep -q "\"$prod\"" "$SWIFT_PEERS_PKG/Package.swift"; then
+        skip "$n" "bench/swift has no product $prod yet"; return 1
+    fi
+    command -v swift >/dev/null || { skip "$n" "swift not found"; return 1; }
+    log "build $prod (swift build --package-path bench/swift -c release --product $prod)"
+    if ! timeout 3600 swift build --package-path "$SWIFT_PEERS_PKG" -c release --product "$prod" >&2; then
+        skip "$n" "swift build of $prod failed"; return 1
+    fi
+    dir=$(swift build --package-path "$SWIFT_PEERS_PKG" -c release --show-bin-path 2>/dev/null)
+    [ -x "$dir/$prod" ] || { skip "$n" "$dir/$prod not found after the build"; return 1; }
+    SWIFT_PEER_BIN[$n]=$dir/$prod
 }
 
 SW_HELLO=""
 BOLT_HELLO=""
 if [ "$BUILD" = 1 ]; then
     build_c_hello
-    build_fasthttp
+    for n in fasthttp nethttp gin echo; do want "$n" && build_go "$n" || true; done
     # The Swift example, once Package.swift has it, unless SHOCKWAVE_CMD says what to run.
     if [ -z "${SHOCKWAVE_CMD:-}" ] && grep -q '"shockwave-hello"' "$ROOT/Package.swift" && command -v swift >/dev/null; then
         log "build shockwave-hello (swift build -c release --product shockwave-hello --scratch-path $SWIFT_SCRATCH)"
@@ -101,7 +140,7 @@ if [ "$BUILD" = 1 ]; then
         else
             log "warning: the Swift example did not build; Shockwave rows use the C reference server (c-hello)"
         fi
-        if [ -n "$SW_HELLO" ] && grep -q '"bolt-hello"' "$ROOT/Package.swift"; then
+        if [ -n "$SW_HELLO" ] && want bolt && grep -q '"bolt-hello"' "$ROOT/Package.swift"; then
             log "build bolt-hello"
             if (cd "$ROOT" && timeout 3600 swift build -c release --product bolt-hello --scratch-path "$SWIFT_SCRATCH" >&2); then
                 BOLT_HELLO=$SWIFT_SCRATCH/release/bolt-hello
@@ -110,13 +149,23 @@ if [ "$BUILD" = 1 ]; then
             fi
         fi
     fi
+    for n in hummingbird vapor nio; do want "$n" && build_swift_peer "$n" || true; done
 else
-    [ -x "$C_HELLO" ] && [ -x "$FASTHTTP" ] || die "BUILD=0 but $C_HELLO or $FASTHTTP is missing"
+    [ -x "$C_HELLO" ] || die "BUILD=0 but $C_HELLO is missing"
+    for n in fasthttp nethttp gin echo; do
+        want "$n" && ! [ -x "${GO_BIN[$n]}" ] && skip "$n" "BUILD=0 and ${GO_BIN[$n]} is missing"
+    done
     [ -x "$SWIFT_SCRATCH/release/shockwave-hello" ] && SW_HELLO=$SWIFT_SCRATCH/release/shockwave-hello
     [ -x "$SWIFT_SCRATCH/release/bolt-hello" ] && BOLT_HELLO=$SWIFT_SCRATCH/release/bolt-hello
+    dir=""
+    if want hummingbird || want vapor || want nio; then
+        dir=$(swift build --package-path "$SWIFT_PEERS_PKG" -c release --show-bin-path 2>/dev/null || true)
+    fi
+    for n in hummingbird vapor nio; do
+        if [ -n "$dir" ] && [ -x "$dir/$n-hello" ]; then SWIFT_PEER_BIN[$n]=$dir/$n-hello
+        elif want "$n"; then skip "$n" "BUILD=0 and no $n-hello in bench/swift's release build"; fi
+    done
 fi
-
-command -v nginx >/dev/null || die "nginx not found (apt-get install -y nginx-light)"
 
 # ---- servers -----------------------------------------------------------------------------------------------------
 # Command lines take {port}. The Shockwave ones come from the environment when set.
@@ -138,7 +187,27 @@ fi
 : "${FLOOR_CMD:=$C_HELLO --port $PH --loops 1 --floor}"
 : "${CREF_CMD:=$C_HELLO --port $PH --loops 1}"
 : "${FASTHTTP_CMD:=env GOMAXPROCS=1 $FASTHTTP --port $PH}"
+: "${NETHTTP_CMD:=env GOMAXPROCS=1 ${GO_BIN[nethttp]} --port $PH}"
+: "${GIN_CMD:=env GOMAXPROCS=1 ${GO_BIN[gin]} --port $PH}"
+: "${ECHO_CMD:=env GOMAXPROCS=1 ${GO_BIN[echo]} --port $PH}"
+# The Swift peers: one event-loop thread each (their own default when given --port).
+[ -n "${SWIFT_PEER_BIN[hummingbird]:-}" ] && : "${HUMMINGBIRD_CMD:=${SWIFT_PEER_BIN[hummingbird]} --port $PH}"
+[ -n "${SWIFT_PEER_BIN[vapor]:-}" ] && : "${VAPOR_CMD:=${SWIFT_PEER_BIN[vapor]} --port $PH}"
+[ -n "${SWIFT_PEER_BIN[nio]:-}" ] && : "${NIO_CMD:=${SWIFT_PEER_BIN[nio]} --port $PH}"
 SERVERS=${SERVERS:-$DEFAULT_SERVERS}
+# Leave out, with the reason logged, the peers that could not be built or are not installed.
+KEEP=""
+for s in $SERVERS; do
+    case $s in
+        fasthttp|nethttp|gin|echo) [ -x "${GO_BIN[$s]}" ] || { skip "$s" "${GO_BIN[$s]} was not built"; continue; } ;;
+        hummingbird|vapor|nio) [ -n "${SWIFT_PEER_BIN[$s]:-}" ] || continue ;;  # logged by build_swift_peer
+        nginx) command -v nginx >/dev/null || { skip nginx "nginx not found (apt-get install -y nginx-light)"; continue; } ;;
+        h2o) command -v h2o >/dev/null || { skip h2o "h2o not found (apt-get install -y h2o)"; continue; } ;;
+        bolt) [ -n "${BOLT_CMD:-}" ] || { skip bolt "bolt-hello was not built"; continue; } ;;
+    esac
+    KEEP="$KEEP $s"
+done
+SERVERS=${KEEP# }
 
 NGX=$RUN/nginx
 nginx_conf() { # port
@@ -173,6 +242,29 @@ http {
 EOF
 }
 
+H2O=$RUN/h2o
+h2o_conf() { # port
+    mkdir -p "$H2O"
+    printf 'Hello, World!' > "$H2O/plaintext.txt"
+    cat > "$H2O/h2o.conf" <<EOF
+# h2o peer: one thread, /plaintext only (file.file: h2o serves the 13-byte file from its open-file cache; .txt is
+# text/plain). Written by bench/server/run.sh.
+num-threads: 1
+$( [ "$(id -u)" = 0 ] && echo 'user: root' )
+pid-file: $H2O/h2o.pid
+error-log: $H2O/error.log
+http1-request-timeout: 75
+listen:
+  host: 127.0.0.1
+  port: $1
+hosts:
+  default:
+    paths:
+      /plaintext:
+        file.file: $H2O/plaintext.txt
+EOF
+}
+
 declare -A CMD PORT PID TESTS_OF
 i=0
 for s in $SERVERS; do
@@ -180,12 +272,19 @@ for s in $SERVERS; do
     case $s in
         fasthttp) cmd=$FASTHTTP_CMD; t="plaintext json user pipelined" ;;
         nginx) nginx_conf "$port"; cmd="nginx -p $NGX -c $NGX/nginx.conf -e $NGX/error.log"; t="plaintext pipelined" ;;
+        h2o) h2o_conf "$port"; cmd="h2o -m worker -c $H2O/h2o.conf"; t="plaintext pipelined" ;;
+        nethttp) cmd=$NETHTTP_CMD; t="plaintext json user pipelined" ;;
+        gin) cmd=$GIN_CMD; t="plaintext json user pipelined" ;;
+        echo) cmd=$ECHO_CMD; t="plaintext json user pipelined" ;;
+        hummingbird) cmd=$HUMMINGBIRD_CMD; t="plaintext json user pipelined" ;;
+        vapor) cmd=$VAPOR_CMD; t="plaintext json user pipelined" ;;
+        nio) cmd=$NIO_CMD; t="plaintext json user pipelined" ;;
         shockwave) cmd=$SHOCKWAVE_CMD; t="plaintext json user pipelined" ;;
         shockwave-notune) cmd=$SHOCKWAVE_NOTUNE_CMD; t="plaintext json user pipelined" ;;
         bolt) cmd=${BOLT_CMD:?bolt-hello was not built}; t="plaintext json user pipelined" ;;
         floor) cmd=$FLOOR_CMD; t="plaintext pipelined" ;;
         c-ref) cmd=$CREF_CMD; t="plaintext json user pipelined" ;;
-        *) die "unknown server '$s' (fasthttp nginx shockwave bolt shockwave-notune floor c-ref)" ;;
+        *) die "unknown server '$s' (fasthttp nethttp gin echo nginx h2o shockwave bolt hummingbird vapor nio shockwave-notune floor c-ref)" ;;
     esac
     CMD[$s]=${cmd//"$PH"/$port}
     PORT[$s]=$port
@@ -290,7 +389,8 @@ check_route() { # server test
     url=$(url_of "$s" "$t")
     body=$(curl -s --max-time 2 -o - -w '\n%{http_code}' "$url") || return 1
     code=${body##*$'\n'}; body=${body%$'\n'*}
-    if [ "$code" != 200 ] || [ "$body" != "$(expected_body "$t")" ]; then
+    # One trailing newline is accepted: Echo's c.JSON ends the body with one (json.Encoder).
+    if [ "$code" != 200 ] || { [ "$body" != "$(expected_body "$t")" ] && [ "${body%$'\n'}" != "$(expected_body "$t")" ]; }; then
         log "warning: $s $url answered $code '$body'; $s left out of $t"
         return 1
     fi
@@ -433,7 +533,13 @@ META=$OUT/meta.txt
     echo "cpu	$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) CPUs, kernel $(uname -r)"
     echo "settings	ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP server on CPU $SERVER_CPU, wrk on CPU $WRK_CPU; -c$CONNS; pipelined -c$PIPE_CONNS x $PIPELINE"
     echo "load	before $LOAD_BEFORE; after $LOAD_AFTER${SCHED_NICE:+; SCHED_NICE=$SCHED_NICE}"
-    echo "versions	$(go version 2>/dev/null | awk '{print $3}'), fasthttp $(dpkg-query -W -f='${Version}' golang-github-valyala-fasthttp-dev 2>/dev/null), nginx $(dpkg-query -W -f='${Version}' nginx-light 2>/dev/null || nginx -v 2>&1), wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null)"
+    dpkg_v() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo '?'; }
+    echo "versions	$(go version 2>/dev/null | awk '{print $3}'), fasthttp $(dpkg_v golang-github-valyala-fasthttp-dev), nginx $(dpkg_v nginx-light), wrk $(dpkg_v wrk)"
+    echo "versions	gin $(dpkg_v golang-github-gin-gonic-gin-dev), echo $(dpkg_v golang-github-labstack-echo-dev), h2o $(dpkg_v h2o), $(swift --version 2>/dev/null | head -n 1 | sed 's/ (.*//')"
+    if [ -f "$SWIFT_PEERS_PKG/Package.resolved" ]; then
+        echo "versions	bench/swift: $("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join(p["identity"]+" "+p["state"].get("version","?") for p in d["pins"] if p["identity"] in ("hummingbird","vapor","swift-nio")))' "$SWIFT_PEERS_PKG/Package.resolved" 2>/dev/null)"
+    fi
+    for v in "${SKIPPED[@]}"; do echo "skipped	$v"; done
     for s in "${ACTIVE[@]}"; do
         first=$(head -n 1 "$RUN/$s.log" 2>/dev/null | tr -d '\r')
         echo "cmd	$s	taskset -c $SERVER_CPU ${CMD[$s]}${first:+   [$first]}"
@@ -444,5 +550,5 @@ META=$OUT/meta.txt
     echo "wrk	$(wrk_cmd SERVER plaintext "$DURATION" | sed 's|http://127.0.0.1:[^ ]*|URL|')"
     echo "wrk	$(wrk_cmd SERVER pipelined "$DURATION" | sed 's|http://127.0.0.1:[^ ]*|URL|')"
 } > "$META"
-"$PY" "$HERE/report.py" "$RAW" "$META" | tee "$OUT/report.md"
-log "report: $OUT/report.md"
+"$PY" "$HERE/report.py" "$RAW" "$META" --json "$OUT/results.json" | tee "$OUT/report.md"
+log "report: $OUT/report.md; machine-readable: $OUT/results.json"

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Charts and a Markdown table from the peer suite's results.json (bench/server/run.sh --json, via bench/run-peers.sh).
+
+    python3 bench/peers/plot.py [RESULTS.json] [--cmd 'the command that produced it'] [--no-copy]
+
+Without an argument it takes the newest bench/server/build/results/*/results.json. Writes
+  docs/img/peers-rps.png   requests/s by test and server (grouped bars, medians, min–max whiskers)
+  docs/img/peers-cpu.png   server CPU µs per request (user + sys stacked), fasthttp's level as a dashed line
+  bench/results/peers.md   the machine, versions, commands and the median table
+  bench/results/peers.json a copy of the results it was drawn from (unless --no-copy)
+"""
+import glob
+import json
+import os
+import shutil
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+IMG = os.path.join(ROOT, "docs", "img")
+RES = os.path.join(ROOT, "bench", "results")
+
+TEST_LABEL = {
+    "plaintext": "/plaintext\n-c64",
+    "json": "/json\n-c64",
+    "user": "/user/:id\n-c64",
+    "pipelined": "/plaintext pipelined\n16 deep, -c256",
+}
+TEST_TITLE = {
+    "plaintext": "GET /plaintext, keep-alive, -c64",
+    "json": "GET /json (serialized per request), -c64",
+    "user": "GET /user/12345 (path parameter), -c64",
+    "pipelined": "GET /plaintext, 16 requests per write, -c256",
+}
+# Shockwave and Bolt in warm colours, Go in blues, C servers in greys, Swift peers in greens.
+COLOR = {
+    "shockwave": "#d62728", "bolt": "#ff7f0e", "c-ref": "#e377c2", "shockwave-notune": "#f7b6d2", "floor": "#c7c7c7",
+    "fasthttp": "#1f77b4", "nethttp": "#9ecae1", "gin": "#6baed6", "echo": "#3182bd",
+    "nginx": "#525252", "h2o": "#969696",
+    "hummingbird": "#31a354", "vapor": "#74c476", "nio": "#a1d99b",
+}
+LABEL = {"nethttp": "net/http", "nio": "SwiftNIO"}
+
+
+def med(s, k):
+    v = s.get(k)
+    return v["median"] if v else None
+
+
+def grouped(ax, data, tests, servers, key, ylabel, stacked=None):
+    import numpy as np
+
+    n = len(servers)
+    width = 0.8 / n
+    x = np.arange(len(tests))
+    for i, srv in enumerate(servers):
+        xs, ys, lo, hi, ys2 = [], [], [], [], []
+        for j, t in enumerate(tests):
+            s = data["summary"].get(t, {}).get(srv)
+            if not s or not s.get(key):
+                continue
+            xs.append(x[j] - 0.4 + width * (i + 0.5))
+            v = s[key]
+            ys.append(v["median"])
+            lo.append(v["median"] - v["min"])
+            hi.append(v["max"] - v["median"])
+            if stacked:
+                ys2.append(med(s, stacked[0]))
+        if not xs:
+            continue
+        c = COLOR.get(srv, None)
+        if stacked:  # user at the bottom (solid), sys on top (hatched); the whisker is the total's min–max
+            ax.bar(xs, ys2, width, color=c, edgecolor="black", linewidth=0.3, label=LABEL.get(srv, srv))
+            ax.bar(xs, [a - b for a, b in zip(ys, ys2)], width, bottom=ys2, color=c, alpha=0.55, hatch="//",
+                   edgecolor="black", linewidth=0.3)
+            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.7, capsize=1.5)
+        else:
+            ax.bar(xs, ys, width, color=c, edgecolor="black", linewidth=0.3, label=LABEL.get(srv, srv),
+                   yerr=[lo, hi], error_kw={"elinewidth": 0.7, "capsize": 1.5})
+    # fasthttp's median as the reference line across each test's group
+    for j, t in enumerate(tests):
+        s = data["summary"].get(t, {}).get("fasthttp")
+        if s and s.get(key):
+            ax.hlines(s[key]["median"], x[j] - 0.42, x[j] + 0.42, colors="#1f77b4", linestyles="--", linewidth=1)
+    ax.set_xticks(x)
+    ax.set_xticklabels([TEST_LABEL.get(t, t) for t in tests])
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
+def plots(data, servers, tests, subtitle):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    os.makedirs(IMG, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(12, 5.2), dpi=110)
+    grouped(ax, data, tests, servers, "rps", "requests/s (median, min–max whiskers)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k"))
+    ax.set_title("HTTP servers on one core: requests/s (higher is better; dashed: fasthttp)\n" + subtitle, fontsize=10)
+    ax.legend(ncol=min(6, len(servers)), fontsize=8, loc="upper left")
+    fig.tight_layout()
+    p1 = os.path.join(IMG, "peers-rps.png")
+    fig.savefig(p1)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(12, 5.2), dpi=110)
+    grouped(ax, data, tests, servers, "cpu_us_per_req", "server CPU µs per request (user solid, sys hatched)",
+            stacked=("cpu_user_us_per_req",))
+    ax.set_title("HTTP servers on one core: CPU time per request (lower is better; dashed: fasthttp)\n" + subtitle,
+                 fontsize=10)
+    ax.legend(ncol=min(6, len(servers)), fontsize=8, loc="upper right")
+    fig.tight_layout()
+    p2 = os.path.join(IMG, "peers-cpu.png")
+    fig.savefig(p2)
+    plt.close(fig)
+    return p1, p2
+
+
+def fmt_lat(us):
+    if us is None or us < 0:
+        return "?"
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+
+def table(data, servers, tests, cmd, src):
+    m = data["meta"]
+    out = ["# HTTP server peers: Shockwave and Bolt next to Go, C and Swift servers", ""]
+    out.append("Generated by `bench/peers/plot.py` from `bench/results/peers.json`; do not edit by hand.")
+    out.append("")
+    out.append(f"- command: `{cmd}`" if cmd else f"- results: `{os.path.relpath(src, ROOT)}`")
+    for k in ("date", "commit", "cpu", "settings", "load"):
+        if k in m:
+            out.append(f"- {k}: {m[k]}")
+    for v in m.get("versions", []):
+        out.append(f"- versions: {v}")
+    for v in m.get("skipped", []):
+        out.append(f"- skipped: {v}")
+    for v in m.get("wrk", []):
+        out.append(f"- wrk: `{v}`")
+    out.append("- servers (each pinned to one core with taskset; wrk on the other):")
+    for s in servers:
+        c = data["commands"].get(s, "?").split("   [")[0].replace(ROOT + "/", "")
+        out.append(f"  - `{s}`: `{c}`")
+    out.append("")
+    out.append("Medians over the rounds; req/s with min–max; *vs fasthttp* is the median of the per-round ratios to "
+               "fasthttp in the same round and test (req/s: above 1 is faster; CPU: below 1 is cheaper). CPU µs/req "
+               "is the server's user + sys time over the requests wrk counted; peak RSS is VmHWM during the run.")
+    out.append("")
+    out.append("![requests/s](../../docs/img/peers-rps.png)")
+    out.append("![CPU per request](../../docs/img/peers-cpu.png)")
+    out.append("")
+    for t in tests:
+        rows = data["summary"].get(t, {})
+        out.append(f"## {TEST_TITLE.get(t, t)}")
+        out.append("")
+        out.append("| server | req/s | min–max | vs fasthttp | CPU µs/req | user | sys | CPU vs fasthttp | p99 "
+                   "| peak RSS MiB |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        ordered = sorted((s for s in servers if s in rows), key=lambda s: -rows[s]["rps"]["median"])
+        for s in ordered:
+            r = rows[s]
+            rv, cv = med(r, "rps_vs_fasthttp"), med(r, "cpu_vs_fasthttp")
+            warn = " ⚠" if r.get("errors") else ""
+            out.append(
+                f"| {LABEL.get(s, s)}{warn} | {r['rps']['median']:,.0f} | {r['rps']['min']:,.0f}–{r['rps']['max']:,.0f} "
+                f"| {f'{rv:.2f}×' if rv else '–'} | {med(r, 'cpu_us_per_req'):.2f} | {med(r, 'cpu_user_us_per_req'):.2f} "
+                f"| {med(r, 'cpu_sys_us_per_req'):.2f} | {f'{cv:.2f}×' if cv else '–'} | {fmt_lat(med(r, 'p99_us'))} "
+                f"| {med(r, 'peak_rss_mib'):.1f} |"
+            )
+        errs = [f"{s}: {rows[s]['errors']} errors" for s in ordered if rows[s].get("errors")]
+        if errs:
+            out.append("")
+            out.append("⚠ socket errors or non-2xx responses: " + "; ".join(errs))
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv):
+    cmd, copy = None, True
+    args = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--cmd":
+            cmd = argv[i + 1]
+            i += 2
+            continue
+        if argv[i] == "--no-copy":
+            copy = False
+        else:
+            args.append(argv[i])
+        i += 1
+    if args:
+        src = args[0]
+    else:
+        found = sorted(glob.glob(os.path.join(ROOT, "bench/server/build/results/*/results.json")), key=os.path.getmtime)
+        if not found:
+            sys.exit("no results.json found; run bench/run-peers.sh first")
+        src = found[-1]
+    data = json.load(open(src))
+    servers, tests = data["servers"], data["tests"]
+    os.makedirs(RES, exist_ok=True)
+    if copy and os.path.abspath(src) != os.path.join(RES, "peers.json"):
+        shutil.copyfile(src, os.path.join(RES, "peers.json"))
+    m = data["meta"]
+    subtitle = f"{m.get('cpu', '')}; {m.get('settings', '')}; commit {m.get('commit', '?')}"
+    try:
+        p1, p2 = plots(data, servers, tests, subtitle)
+        print(f"wrote {os.path.relpath(p1, ROOT)}, {os.path.relpath(p2, ROOT)}", file=sys.stderr)
+    except ImportError:
+        print("matplotlib not found (pip install matplotlib); charts skipped", file=sys.stderr)
+    md = os.path.join(RES, "peers.md")
+    with open(md, "w") as f:
+        f.write(table(data, servers, tests, cmd, src) + "\n")
+    print(f"wrote {os.path.relpath(md, ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
