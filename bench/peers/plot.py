@@ -31,10 +31,10 @@ TEST_TITLE = {
     "user": "GET /user/12345 (path parameter), -c64",
     "pipelined": "GET /plaintext, 16 requests per write, -c256",
 }
-# Shockwave and Bolt in warm colours, Go in blues, C servers in greys, Swift peers in greens.
+# Shockwave and Bolt in warm colours, Go in blues (fasthttp darkest), C servers in greys, Swift peers in greens.
 COLOR = {
     "shockwave": "#d62728", "bolt": "#ff7f0e", "c-ref": "#e377c2", "shockwave-notune": "#f7b6d2", "floor": "#c7c7c7",
-    "fasthttp": "#1f77b4", "nethttp": "#9ecae1", "gin": "#6baed6", "echo": "#3182bd",
+    "fasthttp": "#08306b", "nethttp": "#c6dbef", "gin": "#6baed6", "echo": "#2171b5",
     "nginx": "#525252", "h2o": "#969696",
     "hummingbird": "#31a354", "vapor": "#74c476", "nio": "#a1d99b",
 }
@@ -46,46 +46,47 @@ def med(s, k):
     return v["median"] if v else None
 
 
-def grouped(ax, data, tests, servers, key, ylabel, stacked=None):
-    import numpy as np
+def panels(data, tests, servers, key, ylabel, title, subtitle, stacked=None, fmt=None):
+    """One panel per test (each with its own y scale: pipelined is an order of magnitude apart), one bar per server
+    that ran it (median, min–max whisker), fasthttp's median as a dashed line."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    n = len(servers)
-    width = 0.8 / n
-    x = np.arange(len(tests))
-    for i, srv in enumerate(servers):
-        xs, ys, lo, hi, ys2 = [], [], [], [], []
-        for j, t in enumerate(tests):
-            s = data["summary"].get(t, {}).get(srv)
-            if not s or not s.get(key):
-                continue
-            xs.append(x[j] - 0.4 + width * (i + 0.5))
-            v = s[key]
-            ys.append(v["median"])
-            lo.append(v["median"] - v["min"])
-            hi.append(v["max"] - v["median"])
-            if stacked:
-                ys2.append(med(s, stacked[0]))
-        if not xs:
-            continue
-        c = COLOR.get(srv, None)
+    fig, axes = plt.subplots(1, len(tests), figsize=(3.4 * len(tests) + 1, 5.4), dpi=110, squeeze=False)
+    for ax, t in zip(axes[0], tests):
+        rows = data["summary"].get(t, {})
+        present = [s for s in servers if s in rows and rows[s].get(key)]
+        xs = list(range(len(present)))
+        ys = [rows[s][key]["median"] for s in present]
+        err = [[rows[s][key]["median"] - rows[s][key]["min"] for s in present],
+               [rows[s][key]["max"] - rows[s][key]["median"] for s in present]]
+        colors = [COLOR.get(s, "#888888") for s in present]
         if stacked:  # user at the bottom (solid), sys on top (hatched); the whisker is the total's min–max
-            ax.bar(xs, ys2, width, color=c, edgecolor="black", linewidth=0.3, label=LABEL.get(srv, srv))
-            ax.bar(xs, [a - b for a, b in zip(ys, ys2)], width, bottom=ys2, color=c, alpha=0.55, hatch="//",
+            us = [med(rows[s], stacked) or 0 for s in present]
+            ax.bar(xs, us, 0.8, color=colors, edgecolor="black", linewidth=0.3)
+            ax.bar(xs, [a - b for a, b in zip(ys, us)], 0.8, bottom=us, color=colors, alpha=0.5, hatch="//",
                    edgecolor="black", linewidth=0.3)
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="none", ecolor="black", elinewidth=0.7, capsize=1.5)
+            ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor="black", elinewidth=0.7, capsize=2)
         else:
-            ax.bar(xs, ys, width, color=c, edgecolor="black", linewidth=0.3, label=LABEL.get(srv, srv),
-                   yerr=[lo, hi], error_kw={"elinewidth": 0.7, "capsize": 1.5})
-    # fasthttp's median as the reference line across each test's group
-    for j, t in enumerate(tests):
-        s = data["summary"].get(t, {}).get("fasthttp")
-        if s and s.get(key):
-            ax.hlines(s[key]["median"], x[j] - 0.42, x[j] + 0.42, colors="#1f77b4", linestyles="--", linewidth=1)
-    ax.set_xticks(x)
-    ax.set_xticklabels([TEST_LABEL.get(t, t) for t in tests])
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
+            ax.bar(xs, ys, 0.8, color=colors, edgecolor="black", linewidth=0.3, yerr=err,
+                   error_kw={"elinewidth": 0.7, "capsize": 2})
+        if "fasthttp" in present:
+            ax.axhline(rows["fasthttp"][key]["median"], color=COLOR["fasthttp"], linestyle="--", linewidth=1)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([LABEL.get(s, s) for s in present], rotation=60, ha="right", fontsize=8)
+        ax.set_title(TEST_LABEL.get(t, t).replace("\n", ", "), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        if fmt:
+            ax.yaxis.set_major_formatter(fmt)
+    axes[0][0].set_ylabel(ylabel)
+    used = [s for s in servers if any(s in data["summary"].get(t, {}) for t in tests)]
+    handles = [Patch(facecolor=COLOR.get(s, "#888888"), edgecolor="black", linewidth=0.3, label=LABEL.get(s, s))
+               for s in used]
+    fig.legend(handles=handles, ncol=min(11, len(used)), fontsize=8, loc="lower center", frameon=False)
+    fig.suptitle(title + "\n" + subtitle, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 def plots(data, servers, tests, subtitle):
@@ -96,23 +97,15 @@ def plots(data, servers, tests, subtitle):
     from matplotlib.ticker import FuncFormatter
 
     os.makedirs(IMG, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(12, 5.2), dpi=110)
-    grouped(ax, data, tests, servers, "rps", "requests/s (median, min–max whiskers)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k"))
-    ax.set_title("HTTP servers on one core: requests/s (higher is better; dashed: fasthttp)\n" + subtitle, fontsize=10)
-    ax.legend(ncol=min(6, len(servers)), fontsize=8, loc="upper left")
-    fig.tight_layout()
+    fig = panels(data, tests, servers, "rps", "requests/s (median; whiskers: min–max over rounds)",
+                 "HTTP servers on one core: requests/s (higher is better; dashed line: fasthttp)", subtitle,
+                 fmt=FuncFormatter(lambda v, _: f"{v / 1000:,.0f}k"))
     p1 = os.path.join(IMG, "peers-rps.png")
     fig.savefig(p1)
     plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(12, 5.2), dpi=110)
-    grouped(ax, data, tests, servers, "cpu_us_per_req", "server CPU µs per request (user solid, sys hatched)",
-            stacked=("cpu_user_us_per_req",))
-    ax.set_title("HTTP servers on one core: CPU time per request (lower is better; dashed: fasthttp)\n" + subtitle,
-                 fontsize=10)
-    ax.legend(ncol=min(6, len(servers)), fontsize=8, loc="upper right")
-    fig.tight_layout()
+    fig = panels(data, tests, servers, "cpu_us_per_req", "server CPU µs per request (user solid, sys hatched)",
+                 "HTTP servers on one core: CPU time per request (lower is better; dashed line: fasthttp)", subtitle,
+                 stacked="cpu_user_us_per_req")
     p2 = os.path.join(IMG, "peers-cpu.png")
     fig.savefig(p2)
     plt.close(fig)
