@@ -5,7 +5,7 @@
 #   SOAK_SECONDS=60 CHECK_P99=0 bench/soak.sh   # the CI version: RSS drift and descriptors only
 #
 # Per backend: start `bolt-hello --loops 1` (server on CPU 0, wrk on CPU 1 when there are 2 CPUs), warm up for
-# WARMUP seconds, note RSS and open descriptors, then load in slices of SLICE seconds (wrk -c64 over the three
+# WARMUP seconds per route, note RSS and open descriptors, then load in slices of SLICE seconds (wrk -c64 over the three
 # routes in turn) until SOAK_SECONDS have passed, noting RSS and p99 per slice. Pass when:
 #   - RSS after the last slice is within RSS_DRIFT_PCT (5%) of RSS after warm-up;
 #   - once wrk has closed its connections, the server's open descriptors are back to the warm-up baseline;
@@ -45,7 +45,11 @@ for backend in $BACKENDS; do
     SHOCKWAVE_BACKEND=$backend "${SERVER_CPU[@]}" "$BIN" --host 127.0.0.1 --port "$PORT" --loops 1 > /tmp/soak-server.log 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/plaintext" && break; sleep 0.1; done
-    "${WRK_CPU[@]}" wrk -t1 -c64 -d"${WARMUP}s" "http://127.0.0.1:$PORT/plaintext" >/dev/null
+    # Warm-up under the same load as the slices (every route), so the pools and the io_uring buffer ring reach
+    # the size this load needs (both are bounded: 256 buffers per size class, 256 ring entries) before the baseline.
+    for route in "${routes[@]}"; do
+        "${WRK_CPU[@]}" wrk -t1 -c64 -d"${WARMUP}s" "http://127.0.0.1:$PORT$route" >/dev/null
+    done
     sleep 1
     rss0=$(rss_kib "$pid"); fd0=$(fds "$pid")
     log "$backend: after warm-up RSS ${rss0} KiB, ${fd0} descriptors"
