@@ -131,6 +131,11 @@ def table(data, servers, tests, cmd, src):
         out.append(f"- versions: {v}")
     for v in m.get("skipped", []):
         out.append(f"- skipped: {v}")
+    other = sorted(r["core_other_pct"] for r in data["runs"])
+    if other:
+        busy = sum(o > 10 for o in other)
+        out.append(f"- noise: core 0 busy with other work (`core other`) median {other[len(other) // 2]:.0f}% of a run; "
+                   f"{busy} of {len(other)} runs above 10% (a quiet machine is near 0%: trust CPU µs/req over req/s then)")
     for v in m.get("wrk", []):
         out.append(f"- wrk: `{v}`")
     out.append("- servers (each pinned to one core with taskset; wrk on the other):")
