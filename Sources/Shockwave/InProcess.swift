@@ -56,6 +56,7 @@ public final class InProcessServer {
         var c = try configuration.cConfiguration()
         let user = Unmanaged.passRetained(dispatcher)
         c.on_request = requestTrampoline
+        c.on_head = dispatcher.choosesBodyModes ? headTrampoline : nil  // as Server.start: streamed bodies too
         c.user = user.toOpaque()
         var server: OpaquePointer? = nil
         let rc: Int32

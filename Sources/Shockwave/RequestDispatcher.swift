@@ -86,8 +86,8 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
         let thread: LoopThread
     }
 
-    /// Parks the connection and starts `body` in a task on the loop; returns SW_PENDING (or SW_DONE after
-    /// answering 503 itself when the request cannot be kept).
+    /// Parks the connection and runs ``runTask(_:_:tag:)`` in a task on the loop; returns SW_PENDING (or SW_DONE
+    /// after answering 503 itself when the request cannot be kept).
     @inline(__always)
     final func suspend(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, tag: Int) -> Int32 {
         // The parsed head's field table lives in an array the loop reuses for its next parse: the connection
