@@ -375,8 +375,8 @@ bool sw__conn_adopt_input(sw_conn_t *c, char *buf, uint32_t cap) {
 }
 
 uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
-    if (c->flags & CF_CLOSED)
-        return 0;
+    if (c->flags & (CF_CLOSED | CF_OUT_PAUSED))
+        return 0; /* closed, or output back-pressure: the next requests wait in the kernel until ours are read */
     if (c->state == CS_HANDLER) {
         /* Back-pressure: a pending handler stops reading (pipelined bytes wait in the kernel), unless it waits for
          * its streamed body: then the body window takes what fits, and is never grown. */
@@ -884,6 +884,27 @@ static void process_floor(sw_conn_t *c) {
     update_timer(c); /* idle between requests, as on the real path (else the accept-time header deadline fires) */
 }
 
+/* Output back-pressure (SW_OUT_HIGH): the client is not reading its answers as fast as it sends requests. */
+static inline bool out_full(const sw_conn_t *c) {
+    return c->out.len >= SW_OUT_HIGH || c->nsegs >= SW_MAX_SEGS / 2;
+}
+
+/* The output of a paused connection is all sent: parse what is buffered, then read again. The backends may send
+ * synchronously (epoll, in-process), so parsing can fill and send the output again inside this call: a nested
+ * call returns at once and this loop goes round instead, so the stack does not grow with the pipeline. */
+static void resume_output(sw_conn_t *c) {
+    if (c->flags & CF_RESUMING)
+        return;
+    c->flags |= CF_RESUMING;
+    while ((c->flags & (CF_OUT_PAUSED | CF_CLOSED)) == CF_OUT_PAUSED && !sw__conn_has_output(c)) {
+        c->flags &= ~(uint32_t)CF_OUT_PAUSED;
+        process(c);
+        if ((c->flags & (CF_CLOSED | CF_OUT_PAUSED)) == 0 && c->state != CS_HANDLER)
+            c->loop->be->want_read(c->loop, c); /* reading stopped while paused; bytes may be waiting */
+    }
+    c->flags &= ~(uint32_t)CF_RESUMING;
+}
+
 static void process(sw_conn_t *c) {
     if (c->flags & CF_IN_PROCESS)
         return;
@@ -900,6 +921,10 @@ static void process(sw_conn_t *c) {
             uint32_t avail = c->in.len - c->in_start;
             if (avail == 0)
                 break;
+            if (SW_UNLIKELY(out_full(c))) {
+                c->flags |= CF_OUT_PAUSED; /* resumed by sw__conn_on_written once the output is all sent */
+                break;
+            }
             c->req.headers = c->loop->headers;
             int r = sw_parse_request(c->in.data + c->in_start, avail, c->head_prev, lim, &c->req);
             if (r == SW_INCOMPLETE) {
@@ -1073,6 +1098,10 @@ void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
             shutdown(c->fd, SHUT_WR);
             update_timer(c);
             c->loop->be->want_read(c->loop, c);
+            return;
+        }
+        if (c->flags & CF_OUT_PAUSED) {
+            resume_output(c); /* process sets the timer */
             return;
         }
         if (c->flags & CF_READ_EOF) {

@@ -31,6 +31,10 @@
 #define UR_IOV 32                      /* iovecs per sendmsg: a pipelined batch's responses in one send */
 #define UR_SENDFILE_CHUNK (512u << 10) /* a file range goes out at most this much per turn */
 #define UR_ACCEPT_BACKOFF_MS 100
+/* A multishot accept takes the whole backlog in one go, past the connection limit in a storm; within this many
+ * slots of the limit, accepts are armed one at a time instead, so the limit holds. What a multishot accepted past
+ * the limit anyway (before the pause's cancel landed) is parked: held, not read, admitted first as slots free. */
+#define UR_MULTISHOT_ROOM 256
 #define UR_BGID 0          /* the provided-buffer group */
 #define UR_BUF_RING 256u   /* ring entries: the most buffers it can hold */
 #define UR_BUF_START 16u   /* buffers provided at start; ENOBUFS adds UR_BUF_GROW more, up to UR_BUF_RING */
@@ -99,6 +103,9 @@ typedef struct {
     struct io_uring_buf_ring *br; /* provided buffers for recvs of idle connections; NULL without kernel support */
     char *bufs[UR_BUF_RING];      /* by buffer id: the pool buffer the ring holds in that slot */
     uint32_t nbufs;               /* buffer ids in use (0..nbufs-1) */
+    bool accept_is_multi;         /* the armed accept is a multishot one */
+    int *parked;                  /* sockets accepted past the limit, oldest first (see UR_MULTISHOT_ROOM) */
+    uint32_t nparked, parked_cap;
 } ur_state_t;
 
 /* ---- ring setup -------------------------------------------------------------------------------------------------- */
@@ -512,7 +519,8 @@ static void arm_accept(sw_loop_t *l) {
     }
     /* the accepted sockets are non-blocking for the synchronous sendfile; io_uring's recv and send still wait
      * for data or room by polling */
-    if (s->accept_multishot)
+    s->accept_is_multi = s->accept_multishot && l->max_conns - l->conns_open > UR_MULTISHOT_ROOM;
+    if (s->accept_is_multi)
         io_uring_prep_multishot_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     else
         io_uring_prep_accept(sqe, l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -528,15 +536,48 @@ static void pause_accept(sw_loop_t *l, uint32_t backoff_ms) {
     if (l->accept_paused)
         return;
     l->accept_paused = true;
-    if (s->accept_inflight && s->accept_multishot)
+    if (s->accept_inflight && s->accept_is_multi)
         submit_cancel(s, ud_pack(OP_ACCEPT, 0, 0));
+}
+
+/* Makes an accepted socket a connection and starts reading it. */
+static void admit(sw_loop_t *l, int fd) {
+    sw__tune_socket(l->server, fd);
+    sw_conn_t *c = sw__conn_new(l, fd); /* closes the fd itself when over the limit */
+    if (c == NULL)
+        return;
+    if (uconn(l->be_state, c) == NULL) {
+        ur_close(l, c);
+        return;
+    }
+    arm_recv(l, c, false); /* the first request is usually there already; the recv completes at submission */
+}
+
+/* Parked sockets (UR_PARKED) take the slots that connections freed, before any new accept; at shutdown they are
+ * closed, as the listener's backlog is. */
+static void admit_parked(sw_loop_t *l) {
+    ur_state_t *s = l->be_state;
+    uint32_t taken = 0;
+    while (taken < s->nparked && (l->listener_closed || l->conns_open < l->max_conns)) {
+        int fd = s->parked[taken++];
+        if (l->listener_closed)
+            close(fd);
+        else
+            admit(l, fd);
+    }
+    if (taken > 0) {
+        memmove(s->parked, s->parked + taken, (s->nparked - taken) * sizeof s->parked[0]);
+        s->nparked -= taken;
+    }
 }
 
 /* Once a turn: re-arms the accept when it ended (a multishot can end: error, cancel, or the kernel's choice)
  * or when a pause is over. */
 static void maybe_arm_accept(sw_loop_t *l) {
     ur_state_t *s = l->be_state;
-    if (l->listener_closed || l->listen_fd < 0 || s->accept_inflight)
+    if (s->nparked > 0)
+        admit_parked(l);
+    if (l->listener_closed || l->listen_fd < 0 || s->accept_inflight || s->nparked > 0)
         return;
     if (l->accept_paused) {
         if (l->conns_open >= l->max_conns || l->now_ms < l->accept_retry_ms)
@@ -555,15 +596,24 @@ static void on_accept(sw_loop_t *l, int res, unsigned cqe_flags) {
             close(res); /* accepted just before the listener was cancelled: refuse it as epoll's close would */
             return;
         }
-        sw__tune_socket(l->server, res);
-        sw_conn_t *c = sw__conn_new(l, res); /* closes the fd itself when over the limit */
-        if (c == NULL)
-            return;
-        if (uconn(s, c) == NULL) {
-            ur_close(l, c);
+        if (l->conns_open >= l->max_conns || s->nparked > 0) {
+            /* a multishot accept ran on past the limit: hold the socket until a slot frees (FIFO) */
+            if (s->nparked == s->parked_cap) {
+                uint32_t cap = s->parked_cap ? s->parked_cap * 2 : 64;
+                int *p = realloc(s->parked, cap * sizeof *p);
+                if (p == NULL) {
+                    close(res);
+                    pause_accept(l, UR_ACCEPT_BACKOFF_MS);
+                    return;
+                }
+                s->parked = p;
+                s->parked_cap = cap;
+            }
+            s->parked[s->nparked++] = res;
+            pause_accept(l, 0);
             return;
         }
-        arm_recv(l, c, false); /* the first request is usually there already; the recv completes at submission */
+        admit(l, res);
         if (l->conns_open >= l->max_conns)
             pause_accept(l, 0);
         return;
@@ -575,7 +625,7 @@ static void on_accept(sw_loop_t *l, int res, unsigned cqe_flags) {
     case EAGAIN:
         return;
     case EINVAL:
-        if (s->accept_multishot) {
+        if (s->accept_is_multi) {
             s->accept_multishot = false; /* before 5.19: one accept per SQE */
             return;
         }
@@ -711,6 +761,9 @@ static void ur_destroy(sw_loop_t *l) {
     if (s == NULL)
         return;
     ring_down(l); /* unregisters the buffer ring too */
+    for (uint32_t i = 0; i < s->nparked; i++)
+        close(s->parked[i]);
+    free(s->parked);
     for (uint32_t i = 0; i < s->nbufs; i++)
         free(s->bufs[i]);
     free(s->br);

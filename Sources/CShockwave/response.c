@@ -52,6 +52,8 @@ static bool out_reserve(sw_conn_t *c, size_t n) {
     }
     b->data = p;
     b->cap = cap;
+    if (cap > c->loop->m.out_buf_peak)
+        c->loop->m.out_buf_peak = cap;
     return true;
 }
 

@@ -50,6 +50,11 @@ typedef struct sw_seg {
 enum { SEG_WBUF = 0, SEG_BORROWED = 1, SEG_FILE = 2 };
 #define SW_INLINE_SEGS 4 /* in the connection; a response with more borrowed/file pieces gets SW_MAX_SEGS */
 #define SW_MAX_SEGS 64
+/* Output back-pressure: with this much of the write buffer queued (or half the segment slots taken), the
+ * connection parses no further pipelined request and reads nothing until all of its output is sent. Bounds what
+ * a client that sends requests but does not read the answers can make the server hold: this plus one response.
+ * Pipelined benchmarks (16 x ~130 B answers) stay far below it. */
+#define SW_OUT_HIGH (64u << 10)
 
 /* ---- connections ------------------------------------------------------------------------------------------- */
 
@@ -93,6 +98,8 @@ enum {
     CF_FREE_DEFERRED = 1u << 12, /* closed while pinned (sw_conn_pin): freed at the last sw_conn_unpin */
     CF_BODY_WAIT = 1u << 13,     /* a streamed body's reader waits (sw_conn_body_wait): reading is on */
     CF_DONE_PINNED = 1u << 14,   /* the response completed while pinned: the request ends at the last unpin */
+    CF_OUT_PAUSED = 1u << 15,    /* too much output queued: no more requests are read or parsed until it is sent */
+    CF_RESUMING = 1u << 16,      /* inside conn_resume_output: a nested call leaves the work to the outer one */
 };
 
 struct sw_conn {

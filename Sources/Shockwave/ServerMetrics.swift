@@ -24,6 +24,10 @@ public struct LoopMetrics: Sendable, Hashable {
     /// The largest input buffer a connection of this loop has held, in bytes: what its largest buffered request
     /// (head and body) needed, or a streamed body's window. A high-water mark for memory sizing.
     public var largestInputBuffer: Int
+    /// The largest write buffer a connection of this loop has held, in bytes: its largest response, or what a
+    /// client that pipelines requests without reading the answers made it queue before reading stopped (64 KiB
+    /// plus one response at most). A high-water mark for memory sizing.
+    public var largestOutputBuffer: Int
 }
 
 extension Server {
@@ -40,7 +44,8 @@ extension Server {
                     connectionsAccepted: Int(m.connections_accepted), connectionsOpen: Int(m.connections_open),
                     requests: Int(m.requests), bytesIn: Int(m.bytes_in), bytesOut: Int(m.bytes_out),
                     poolHits: Int(m.pool_hits), poolMisses: Int(m.pool_misses), rejectedRequests: Int(rejected),
-                    timeouts: Int(m.timeouts), largestInputBuffer: Int(m.in_buf_peak))
+                    timeouts: Int(m.timeouts), largestInputBuffer: Int(m.in_buf_peak),
+                    largestOutputBuffer: Int(m.out_buf_peak))
             }
         } ?? []
     }

@@ -73,3 +73,100 @@ func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: 
     let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     return (exitCode, String(decoding: output, as: UTF8.self))
 }
+
+/// The path of `name` in the folder of the running test binary (where `swift build` puts the package's
+/// executables), or nil.
+func siblingExecutable(_ name: String) -> String? {
+    var path = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &path, path.count - 1)
+    guard n > 0 else { return nil }
+    let exe = String(decoding: path[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let slash = exe.lastIndex(of: "/") else { return nil }
+    let candidate = exe[..<slash] + "/" + name
+    return access(candidate, X_OK) == 0 ? String(candidate) : nil
+}
+
+/// A child process that runs while the test talks to it: its stdout and stderr come through a pipe, line by
+/// line. `stop()` sends SIGTERM (then SIGKILL) and reaps it.
+final class ChildProcess {
+    let pid: pid_t
+    private var output: Int32
+    private var pending: [UInt8] = []
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ClientError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child = pid_t()
+        let rc = posix_spawn(&child, executable, &actions, nil, argv, environ)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            throw ClientError("posix_spawn \(executable): \(String(cString: strerror(rc)))")
+        }
+        pid = child
+        output = fds[0]
+    }
+
+    deinit { stop() }
+
+    /// The next line the child writes, without its newline; throws after `timeout` seconds or at EOF.
+    func readLine(timeout: Int) throws -> String {
+        let deadline = monotonicMs() + timeout * 1000
+        while true {
+            if let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<nl], as: UTF8.self)
+                pending.removeSubrange(...nl)
+                return line
+            }
+            var pfd = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            let left = deadline - monotonicMs()
+            guard left > 0, poll(&pfd, 1, Int32(left)) > 0 else { throw ClientError("no line from the child in \(timeout) s") }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ClientError("the child closed its output: \(String(decoding: pending, as: UTF8.self))") }
+            pending += chunk[0..<n]
+        }
+    }
+
+    /// User plus system CPU time the child has used, in milliseconds (from /proc/PID/stat).
+    func cpuMs() -> Int {
+        guard let f = fopen("/proc/\(pid)/stat", "r") else { return 0 }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 2048)
+        guard fgets(&buf, Int32(buf.count), f) != nil else { return 0 }
+        let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // after the ")" that ends the command name: state is field 3, utime 14, stime 15
+        guard let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return 0 }
+        return (user + system) * 1000 / sysconf(Int32(_SC_CLK_TCK))
+    }
+
+    var isRunning: Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    func stop() {
+        guard output >= 0 else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<100 where waitpid(pid, &status, WNOHANG) == 0 { usleep(20_000) }
+        if waitpid(pid, &status, WNOHANG) == 0 {
+            kill(pid, SIGKILL)
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        close(output)
+        output = -1
+    }
+}

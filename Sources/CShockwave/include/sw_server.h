@@ -233,6 +233,7 @@ typedef struct sw_loop_metrics {
     uint64_t parse_errors[40]; /* indexed by -SW_E_* code */
     uint64_t timeouts;
     uint64_t in_buf_peak; /* the largest input buffer a connection of the loop held, in bytes */
+    uint64_t out_buf_peak; /* the largest write buffer a connection of the loop held, in bytes */
 } sw_loop_metrics_t;
 
 /* Copies loop `i`'s counters (relaxed reads; each counter is exact, the set is not a snapshot). */
