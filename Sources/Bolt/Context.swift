@@ -61,9 +61,17 @@ public final class Context {
     @exclusivity(unchecked) var requestIDField: String?
     @exclusivity(unchecked) private var random: UInt64
 
-    init(loopIndex: Int, settings: AppSettings) {
-        self.loopIndex = loopIndex
-        self.settings = settings
+    /// The pool this context comes from and goes back to (which outlives it: the pool holds every free context).
+    unowned(unsafe) let pool: LoopContextPool
+
+    /// Contexts of this loop's pool in use now, this one included (requests running, and tasks a ``Timeout``
+    /// answered for that have not ended). For tests; read it in a handler, on the loop's thread.
+    package var contextsInUseOnThisLoop: Int { pool.inUse }
+
+    init(pool: LoopContextPool) {
+        self.pool = pool
+        self.loopIndex = pool.loopIndex
+        self.settings = pool.settings
         var seed = SystemRandomNumberGenerator()
         random = seed.next() | 1
         pendingHeaders.reserveCapacity(8)

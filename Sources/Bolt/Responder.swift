@@ -215,19 +215,28 @@ final class ContextPools: @unchecked Sendable {
 
 final class LoopContextPool: @unchecked Sendable {
     @exclusivity(unchecked) private var free: [Context]  // one thread uses a loop's pool
+    @exclusivity(unchecked) private var made: Int
     let loopIndex: Int
     let settings: AppSettings
 
     init(loopIndex: Int, warm: Int, settings: AppSettings) {
         self.loopIndex = loopIndex
         self.settings = settings
-        free = (0..<warm).map { _ in Context(loopIndex: loopIndex, settings: settings) }
+        free = []
+        made = warm
         free.reserveCapacity(max(warm, 16) * 2)
+        for _ in 0..<warm { free.append(Context(pool: self)) }
     }
 
     @inline(__always) func acquire() -> Context {
-        free.popLast() ?? Context(loopIndex: loopIndex, settings: settings)
+        if let c = free.popLast() { return c }
+        made += 1
+        return Context(pool: self)
     }
+
+    /// Contexts taken and not given back: requests running now, and tasks a timeout answered for that have not
+    /// ended yet. Read on the loop's thread only.
+    var inUse: Int { made - free.count }
 
     @inline(__always) func release(_ c: Context) {
         free.append(c)

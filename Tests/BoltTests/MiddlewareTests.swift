@@ -217,3 +217,144 @@ final class MemorySink: LogSink {
         }
     }
 }
+
+/// A wait that ignores cancellation and ends only when the test opens it: a handler that never completes on its
+/// own.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s in
+                if s.open { return true }
+                s.waiters.append(k)
+                return false
+            }
+            if resumeNow { k.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { s in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+}
+
+/// One HTTP/1.1 connection over loopback, read with a deadline (Content-Length bodies only).
+final class RawConnection {
+    private var fd: Int32
+    private var input: [UInt8] = []
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { throw HTTPError(.badGateway, "connect failed") }
+    }
+
+    deinit { close() }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { return }
+            off += n
+        }
+    }
+
+    /// The next response's status and body, or nil when none is complete within `ms` milliseconds.
+    func response(within ms: Int32) -> (status: Int, body: String)? {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = deadline.tv_sec * 1000 + deadline.tv_nsec / 1_000_000 + Int(ms)
+        while true {
+            if let head = input.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let text = String(decoding: input[..<head.lowerBound], as: UTF8.self)
+                let length = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].drop { $0 == " " }) } ?? 0
+                if input.count >= head.upperBound + length {
+                    let status = Int(text.split(separator: " ")[1]) ?? 0
+                    let body = String(decoding: input[head.upperBound..<(head.upperBound + length)], as: UTF8.self)
+                    input.removeFirst(head.upperBound + length)
+                    return (status, body)
+                }
+            }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = end - (now.tv_sec * 1000 + now.tv_nsec / 1_000_000)
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&pfd, 1, Int32(left)) > 0 else { return nil }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return nil }
+            input += chunk[0..<n]
+        }
+    }
+}
+
+@Suite struct TimeoutOverLoopbackTests {
+    @Test func answersAHandlerThatNeverCompletesWith503AndFreesEverythingOnceItEnds() throws {
+        let app = App()
+        let gate = Gate()
+        let ended = Mutex(false)
+        app.group("/hang", Timeout(.milliseconds(100))).get("/") { c async in
+            await gate.wait()  // ignores the timeout's cancellation: hangs until the test opens the gate
+            c.text("too late")  // dropped: the 503 went out
+            ended.withLock { $0 = true }
+        }
+        app.get("/in-use") { c in c.text("\(c.contextsInUseOnThisLoop)") }
+        let server = try app.makeServer(configuration: .init(host: "127.0.0.1", port: 0, loops: 1))
+        try server.start()
+        defer {
+            server.shutdown(deadline: .seconds(1))
+            server.wait()
+        }
+
+        let hung = try RawConnection(port: server.port)
+        hung.send("GET /hang/ HTTP/1.1\r\nHost: t\r\n\r\n")
+        let answer = hung.response(within: 5000)
+        #expect(answer?.status == 503)
+        #expect(answer?.body.contains("took longer") == true)
+
+        // The loop serves everyone else meanwhile; the hung task holds one context (the other is this request's).
+        let other = try RawConnection(port: server.port)
+        other.send("GET /in-use HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(other.response(within: 5000)?.body == "2")
+        // The hung connection's next request waits for the task: its request views stay valid until it ends.
+        hung.send("GET /in-use HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(hung.response(within: 300) == nil)
+        #expect(!ended.withLock { $0 })
+
+        // The task ends: the waiting request is answered, the context is back in its pool ...
+        gate.open()
+        #expect(hung.response(within: 5000)?.body == "1")
+        #expect(ended.withLock { $0 })
+        other.send("GET /in-use HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(other.response(within: 5000)?.body == "1")
+        // ... and once the clients go, no connection is left.
+        hung.close()
+        other.close()
+        var open = -1
+        for _ in 0..<250 where open != 0 {
+            open = server.loopMetrics.reduce(0) { $0 + $1.connectionsOpen }
+            if open != 0 { usleep(20_000) }
+        }
+        #expect(open == 0)
+    }
+}
