@@ -196,6 +196,11 @@ def report_section(data, servers, tests, cmd):
                f"{m.get('date', '')}, {m.get('cpu', '')}. Full tables (min–max, user/sys, p99, every command line "
                "and version): [bench/results/peers.md](../bench/results/peers.md); raw figures: bench/results/peers.json.")
     out.append("")
+    for v in m.get("versions", []):
+        out.append(f"- versions: {v}")
+    for v in m.get("wrk", []):
+        out.append(f"- wrk: `{v}`")
+    out.append("")
     out.append("![requests/s](img/peers-rps.png)")
     out.append("![CPU per request](img/peers-cpu.png)")
     out.append("")
@@ -226,7 +231,8 @@ def report_section(data, servers, tests, cmd):
                "servers that need less CPU per request then leave part of their core idle, and **CPU µs per "
                "request** is the figure that compares them. Where the server's core is full, requests/s is the "
                "server's own ceiling and the two figures agree. p99 at -c64 is mostly queueing behind the busier "
-               "core.")
+               "core. *vs fasthttp* is the median of the per-round ratios (each round runs every server back to "
+               "back), so it can differ a little from the ratio of the medians.")
     out.append("")
     for t in tests:
         rows = data["summary"].get(t, {})
