@@ -39,39 +39,7 @@ func findExecutable(_ name: String) -> String? {
 
 /// Runs `executable` with `arguments`, returns its exit status and what it wrote to stdout and stderr.
 func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    var pipeFDs: [Int32] = [0, 0]
-    guard pipe(&pipeFDs) == 0 else { throw ClientError("pipe failed") }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
-    posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
-    posix_spawn_file_actions_addclose(&actions, pipeFDs[1])
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid = pid_t()
-    let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-    close(pipeFDs[1])
-    guard rc == 0 else {
-        close(pipeFDs[0])
-        throw ClientError("posix_spawn \(executable): \(String(cString: strerror(rc)))")
-    }
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
-        if n > 0 {
-            output += chunk[0..<n]
-        } else if n == 0 || errno != EINTR {
-            break
-        }
-    }
-    close(pipeFDs[0])
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (exitCode, String(decoding: output, as: UTF8.self))
+    try ChildProcess(executable, arguments).finish()
 }
 
 /// The path of `name` in the folder of the running test binary (where `swift build` puts the package's
@@ -86,8 +54,8 @@ func siblingExecutable(_ name: String) -> String? {
     return access(candidate, X_OK) == 0 ? String(candidate) : nil
 }
 
-/// A child process that runs while the test talks to it: its stdout and stderr come through a pipe, line by
-/// line. `stop()` sends SIGTERM (then SIGKILL) and reaps it.
+/// A child process: its stdout and stderr come through a pipe, line by line while it runs (`readLine`), or all
+/// at its end (`finish`). `stop()` sends SIGTERM (then SIGKILL) and reaps it; a child already finished is left.
 final class ChildProcess {
     let pid: pid_t
     private var output: Int32
@@ -136,6 +104,26 @@ final class ChildProcess {
             guard n > 0 else { throw ClientError("the child closed its output: \(String(decoding: pending, as: UTF8.self))") }
             pending += chunk[0..<n]
         }
+    }
+
+    /// Reads the child's output to its end, waits for it to exit; returns its exit status (128 + signal when a
+    /// signal ended it) and everything it wrote after what ``readLine(timeout:)`` took.
+    func finish() -> (status: Int32, output: String) {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            if n > 0 {
+                pending += chunk[0..<n]
+            } else if n == 0 || errno != EINTR {
+                break
+            }
+        }
+        close(output)
+        output = -1
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return (exitCode, String(decoding: pending, as: UTF8.self))
     }
 
     /// User plus system CPU time the child has used, in milliseconds (from /proc/PID/stat).
