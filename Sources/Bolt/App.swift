@@ -1,4 +1,3 @@
-internal import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -62,11 +61,11 @@ public final class App: RoutesBuilder, @unchecked Sendable {
         var compiled: Responder?
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// An app with `configuration`.
     public init(configuration: Configuration = .init()) {
-        state = Mutex(State(configuration: configuration))
+        state = Locked(State(configuration: configuration))
     }
 
     /// The configuration; set it before the app starts.

@@ -553,7 +553,7 @@ static void admit(sw_loop_t *l, int fd) {
     arm_recv(l, c, false); /* the first request is usually there already; the recv completes at submission */
 }
 
-/* Parked sockets (UR_PARKED) take the slots that connections freed, before any new accept; at shutdown they are
+/* Parked sockets (see UR_MULTISHOT_ROOM) take the slots that connections freed, before any new accept; at shutdown they are
  * closed, as the listener's backlog is. */
 static void admit_parked(sw_loop_t *l) {
     ur_state_t *s = l->be_state;

@@ -99,7 +99,7 @@ enum {
     CF_BODY_WAIT = 1u << 13,     /* a streamed body's reader waits (sw_conn_body_wait): reading is on */
     CF_DONE_PINNED = 1u << 14,   /* the response completed while pinned: the request ends at the last unpin */
     CF_OUT_PAUSED = 1u << 15,    /* too much output queued: no more requests are read or parsed until it is sent */
-    CF_RESUMING = 1u << 16,      /* inside conn_resume_output: a nested call leaves the work to the outer one */
+    CF_RESUMING = 1u << 16,      /* inside resume_output (conn.c): a nested call leaves the work to the outer one */
 };
 
 struct sw_conn {

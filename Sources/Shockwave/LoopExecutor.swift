@@ -1,5 +1,4 @@
 internal import CShockwave
-internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -16,14 +15,14 @@ internal import Musl
 /// their request — go to the global concurrent executor instead of a loop that is gone.
 final class LoopExecutor: TaskExecutor, @unchecked Sendable {
     /// The loop, until the server stops (then nil).
-    private let loop: Mutex<LoopPointer?>
+    private let loop: Locked<LoopPointer?>
 
     struct LoopPointer: @unchecked Sendable {
         let pointer: OpaquePointer  // sw_loop_t *
     }
 
     init(loop: OpaquePointer) {
-        self.loop = Mutex(LoopPointer(pointer: loop))
+        self.loop = Locked(LoopPointer(pointer: loop))
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

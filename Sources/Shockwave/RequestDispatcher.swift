@@ -1,5 +1,4 @@
 internal import CShockwave
-internal import Synchronization
 
 /// What the C core calls for every request: the one `@convention(c)` trampoline and the box it finds the
 /// handler in.
@@ -76,7 +75,7 @@ let headTrampoline: sw_on_head_fn = { user, connection, request, limit in
 /// view stay valid even if the client resets, and the loop does not exit under the task.
 class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     /// Every loop's executor, for ``serverStopped()``.
-    private let executors = Mutex<[LoopExecutor]>([])
+    private let executors = Locked<[LoopExecutor]>([])
 
     /// What the task needs from the loop thread; moved into the task and used only on that loop thread.
     struct Pending: @unchecked Sendable {

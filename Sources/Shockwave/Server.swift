@@ -1,5 +1,4 @@
 internal import CShockwave
-internal import Synchronization
 
 #if canImport(Glibc)
 internal import Glibc
@@ -50,7 +49,7 @@ public final class Server: Sendable {
         var signalSources: [SignalSource] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A server that answers every request with `handler`, inline on the loop threads.
     public init<Handler: HTTPHandler>(configuration: ServerConfiguration = .init(), handler: Handler) {

@@ -127,15 +127,15 @@ final class LogPipeline: @unchecked Sendable {
     private let buffers: [Shard]
 
     final class Shard: Sendable {
-        let records: Mutex<[UInt8]>
+        let records: Locked<[UInt8]>
         init() {
             var b = [UInt8]()
             b.reserveCapacity(64 << 10)
-            records = Mutex(b)
+            records = Locked(b)
         }
     }
     private let writerStarted = Atomic<Bool>(false)
-    private let flushLock = Mutex(())
+    private let flushLock = Locked(())
 
     init(sink: any LogSink, label: String, interval: Duration, maxBytes: Int) {
         self.sink = sink
@@ -154,7 +154,7 @@ final class LogPipeline: @unchecked Sendable {
     }
 
     /// Every live pipeline, so a stopping app can write out what its loggers still hold.
-    static let all = Mutex<[WeakPipeline]>([])
+    static let all = Locked<[WeakPipeline]>([])
 
     /// Flushes every live logger (``App/run()`` calls it once the server has stopped).
     static func flushAll() {
