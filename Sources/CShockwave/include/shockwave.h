@@ -6,5 +6,6 @@
 #include "sw_chunked.h"
 #include "sw_tables.h"
 #include "sw_server.h"
+#include "sw_lock.h"
 
 #endif
