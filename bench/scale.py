@@ -15,6 +15,7 @@ bench/scale.sh runs it on both backends.
 """
 import argparse
 import json
+import os
 import re
 import selectors
 import socket
@@ -37,7 +38,6 @@ def rss_kib(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    import os
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -12,8 +12,6 @@ import Glibc
 import Musl
 #endif
 
-private let get = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
-
 /// Where a client resets its connection (SO_LINGER 0: an RST instead of a FIN).
 enum ResetStage: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case requestLine, headers, body, chunkedBody, whileQueued, midResponse

@@ -13,7 +13,8 @@ import Glibc
 import Musl
 #endif
 
-private let get = "GET /hello HTTP/1.1\r\nHost: test\r\n\r\n"
+/// The request most socket tests send.
+let get = "GET /hello HTTP/1.1\r\nHost: test\r\n\r\n"
 
 /// Requests the parser must refuse with 400 and a close: each is a way to make two parsers disagree on where a
 /// message ends (request smuggling, RFC 9112 6.3 and 11.2).
