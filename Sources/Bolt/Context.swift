@@ -30,8 +30,13 @@ public final class Context {
 
     @exclusivity(unchecked) @usableFromInline var requestPointer: UnsafePointer<Request>?
     @exclusivity(unchecked) @usableFromInline var responsePointer: UnsafeMutablePointer<ResponseWriter>?
-    /// The route's parameters (filled by the router).
-    @exclusivity(unchecked) public internal(set) var params = PathParameters()
+    /// The route's parameters (views into the request), as the router filled them.
+    @exclusivity(unchecked) var routeParams = PathParameters()
+    /// The route's parameters, as views into the request: valid until the handler returns.
+    public var params: PathParameters {
+        checkBound()
+        return routeParams
+    }
     /// The pattern of the matched route (`/users/:id`), or nil for 404/405 answers.
     public var route: String? { matched?._withUnsafeGuaranteedRef { $0.pattern } }
     /// The matched route, unretained (the app keeps it): no reference counting on a shared object per request.
@@ -68,6 +73,12 @@ public final class Context {
     /// answered for that have not ended). For tests; read it in a handler, on the loop's thread.
     package var contextsInUseOnThisLoop: Int { pool.inUse }
 
+    /// Where an async request's views live while its handler runs: the context's own memory (allocated once), so
+    /// they stay put across suspensions. A request borrowed by an async function is valid for that call, but the
+    /// address of the borrowed value is not: the caller may have passed a temporary.
+    private let asyncRequest = UnsafeMutablePointer<Request>.allocate(capacity: 1)
+    private let asyncResponse = UnsafeMutablePointer<ResponseWriter>.allocate(capacity: 1)
+
     init(pool: LoopContextPool) {
         self.pool = pool
         self.loopIndex = pool.loopIndex
@@ -80,6 +91,8 @@ public final class Context {
 
     deinit {
         json.release()
+        asyncRequest.deallocate()  // never initialized outside an async bind
+        asyncResponse.deallocate()
     }
 
     /// Binds the context to a request for the length of `body`.
@@ -97,16 +110,21 @@ public final class Context {
         }
     }
 
-    /// As ``bind(_:_:_:)`` for an async body (the pointers stay valid: the request and writer live in the
-    /// caller's frame, which awaits `body`).
+    /// As ``bind(_:_:_:)`` for an async body. The request's views and the writer move into the context's own
+    /// storage for the length of `body` (no pointer to the caller's arguments outlives a suspension); the writer's
+    /// state goes back to `response` when `body` ends.
     func bind(
         _ request: borrowing Request, _ response: inout ResponseWriter, _ body: (Context) async throws -> Void
     ) async rethrows {
-        let request = withUnsafePointer(to: request) { $0 }
-        let response = withUnsafeMutablePointer(to: &response) { $0 }
-        requestPointer = request
-        responsePointer = response
-        defer { unbind() }
+        asyncRequest.initialize(to: Request(viewOf: request))
+        response.lend(to: asyncResponse)
+        requestPointer = UnsafePointer(asyncRequest)
+        responsePointer = asyncResponse
+        defer {
+            unbind()
+            asyncRequest.deinitialize(count: 1)
+            response.restore(from: asyncResponse)
+        }
         try await body(self)
     }
 
@@ -186,6 +204,11 @@ public final class Context {
         }
     }
 
+    /// Traps when the context is not bound to a request (its request ended).
+    @inline(__always) func checkBound() {
+        if requestPointer == nil { ended() }
+    }
+
     @usableFromInline func ended() -> Never {
         fatalError("Bolt: a Context was used after its request ended; copy what you keep out of it before the handler returns")
     }
@@ -213,24 +236,29 @@ public final class Context {
     /// none. The first call per parameter decodes; later ones return the cached string.
     public func param(_ name: String) -> String? {
         var name = name
-        guard let index = name.withUTF8({ params.index(of: $0) }) else { return nil }
+        checkBound()
+        guard let index = name.withUTF8({ routeParams.index(of: $0) }) else { return nil }
         return cachedParam(index)
     }
 
     /// As ``param(_:)`` for a literal name.
     public func param(_ name: StaticString) -> String? {
-        guard let index = name.withUTF8Buffer({ params.index(of: $0) }) else { return nil }
+        checkBound()
+        guard let index = name.withUTF8Buffer({ routeParams.index(of: $0) }) else { return nil }
         return cachedParam(index)
     }
 
     /// The raw (still percent-encoded) bytes of the path parameter `name`, without a copy.
-    public func paramBytes(_ name: StaticString) -> ByteView? { params[name] }
+    public func paramBytes(_ name: StaticString) -> ByteView? {
+        checkBound()
+        return routeParams[name]
+    }
 
     private func cachedParam(_ index: Int) -> String {
-        guard index < 8 else { return params.value(at: index).percentDecodedString }
+        guard index < 8 else { return routeParams.value(at: index).percentDecodedString }
         let bit = UInt8(1) << UInt8(index)
         if paramCached & bit != 0, let cached = paramCache[index] { return cached }
-        let value = params.value(at: index).percentDecodedString
+        let value = routeParams.value(at: index).percentDecodedString
         paramCache[index] = value
         paramCached |= bit
         return value

@@ -109,11 +109,11 @@ struct Responder: MixedHTTPHandler {
 
     func handle(_ request: borrowing Request, _ response: inout ResponseWriter) throws -> HandlerDisposition {
         let pool = pools.pool(request.loopIndex)
-        let c = pool._withUnsafeGuaranteedRef { $0.acquire() }
-        defer { pool._withUnsafeGuaranteedRef { $0.release(c) } }
+        var c = pool._withUnsafeGuaranteedRef { $0.acquire() }
+        defer { pool._withUnsafeGuaranteedRef { $0.release(&c) } }
         let route: Unmanaged<CompiledRoute>
         let tag: Int
-        switch router.lookup(request.method, path: request.path, into: &c.params) {
+        switch router.lookup(request.method, path: request.path, into: &c.routeParams) {
         case .found(let index):
             route = table.refs[index]
             tag = index
@@ -125,7 +125,13 @@ struct Responder: MixedHTTPHandler {
             route = .passUnretained(methodNotAllowed)
             tag = Self.methodNotAllowedTag
         case .redirect(let change):
-            redirect(request, &response, change)
+            guard let location = Self.redirectLocation(request, change) else {
+                // a location a browser would read as another host: no redirect, the path is simply not found
+                route = .passUnretained(notFound)
+                tag = Self.notFoundTag
+                break
+            }
+            redirect(request, &response, to: location)
             return .done
         }
         guard let chain = route._withUnsafeGuaranteedRef({ $0.syncChain }) else { return .suspend(tag: tag) }
@@ -142,18 +148,18 @@ struct Responder: MixedHTTPHandler {
 
     func handleAsync(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
         let pool = pools.loops[request.loopIndex]
-        let c = pool.acquire()
-        defer { pool.release(c) }
+        var c = pool.acquire()
+        defer { pool.release(&c) }
         let route: CompiledRoute
         switch tag {
         case Self.notFoundTag: route = notFound
         case Self.methodNotAllowedTag:
-            if case .methodNotAllowed(let allowed) = router.lookup(request.method, path: request.path, into: &c.params) {
+            if case .methodNotAllowed(let allowed) = router.lookup(request.method, path: request.path, into: &c.routeParams) {
                 c.allowed = allowed
             }
             route = methodNotAllowed
         default:
-            _ = router.lookup(request.method, path: request.path, into: &c.params)
+            _ = router.lookup(request.method, path: request.path, into: &c.routeParams)
             route = routes[tag]
         }
         let chain = route.async.unsafelyUnwrapped
@@ -168,18 +174,27 @@ struct Responder: MixedHTTPHandler {
         }
     }
 
-    /// The trailing-slash redirect: 301 for GET and HEAD, 308 (method and body kept) otherwise; the query
-    /// stays.
-    private func redirect(_ request: borrowing Request, _ response: inout ResponseWriter, _ change: RouteMatch.TrailingSlash) {
+    /// The trailing-slash redirect's `Location`: the path with its last `/` added or removed, and the query. Nil
+    /// when the result would not be a path on this server: `//host/…` and `/\host/…` are read by browsers as
+    /// another host (an open redirect they would cache, for 301), and a path must start with `/`.
+    static func redirectLocation(_ request: borrowing Request, _ change: RouteMatch.TrailingSlash) -> [UInt8]? {
         var location = Array(request.path)
         switch change {
         case .add: location.append(UInt8(ascii: "/"))
         case .remove: location.removeLast()
         }
+        guard location.first == UInt8(ascii: "/") else { return nil }
+        if location.count >= 2, location[1] == UInt8(ascii: "/") || location[1] == UInt8(ascii: "\\") { return nil }
         if request.hasQuery {
             location.append(UInt8(ascii: "?"))
             location += request.query
         }
+        return location
+    }
+
+    /// The trailing-slash redirect: 301 for GET and HEAD, 308 (method and body kept) otherwise; the query
+    /// stays.
+    private func redirect(_ request: borrowing Request, _ response: inout ResponseWriter, to location: [UInt8]) {
         response.status = request.method == .get || request.method == .head ? .movedPermanently : .permanentRedirect
         try? response.header(name: "Location", value: String(decoding: location, as: UTF8.self))
         response.end()
@@ -238,7 +253,18 @@ final class LoopContextPool: @unchecked Sendable {
     /// ended yet. Read on the loop's thread only.
     var inUse: Int { made - free.count }
 
-    @inline(__always) func release(_ c: Context) {
-        free.append(c)
+    /// Contexts kept by someone after their request (see ``release(_:)``), since the pool was made.
+    @exclusivity(unchecked) private(set) var retired = 0
+
+    /// Takes `c` back, unless something still holds it (a task or a closure the handler let escape): then it
+    /// stays unbound for good — any later use traps, as the docs promise — and is never handed to another
+    /// request, which it could otherwise answer for. The check reads the reference count; it costs no atomic.
+    @inline(__always) func release(_ c: inout Context) {
+        if _fastPath(isKnownUniquelyReferenced(&c)) {
+            free.append(c)
+        } else {
+            made -= 1
+            retired += 1
+        }
     }
 }

@@ -69,6 +69,30 @@ public struct Request: ~Copyable {
         self.bodyStreamed = view.pointee.streamed != 0
     }
 
+    /// A second view of the same request, with the same lifetime rules: for a framework that keeps the request
+    /// in storage of its own, where a handler's suspensions cannot move it (Bolt's async contexts). A borrowed
+    /// `Request` is valid for the call that received it; its address is not, once that call suspends.
+    package init(viewOf other: borrowing Request) {
+        buffer = other.buffer
+        fieldTable = other.fieldTable
+        fieldCount = other.fieldCount
+        methodExtent = other.methodExtent
+        targetExtent = other.targetExtent
+        pathExtent = other.pathExtent
+        queryExtent = other.queryExtent
+        hostExtent = other.hostExtent
+        flags = other.flags
+        contentLengthValue = other.contentLengthValue
+        bodyStart = other.bodyStart
+        bodyCount = other.bodyCount
+        versionMinor = other.versionMinor
+        connection = other.connection
+        sequence = other.sequence
+        bodyStreamed = other.bodyStreamed
+        method = other.method
+        loopIndex = other.loopIndex
+    }
+
     @inlinable func bytes(_ extent: Extent) -> ByteView {
         ByteView(start: buffer + Int(extent.offset), count: Int(extent.length))
     }

@@ -293,6 +293,24 @@ public struct ResponseWriter: ~Copyable {
         }
     }
 
+    // MARK: lending
+
+    /// Moves the writer's state into `slot` (uninitialized memory): a framework that keeps the writer in storage
+    /// of its own for an async handler lends it there and gets it back with ``restore(from:)``; `self` must not be
+    /// used in between.
+    package func lend(to slot: UnsafeMutablePointer<ResponseWriter>) {
+        var copy = ResponseWriter(connection: connection, owner: owner)
+        copy.status = status  // before the phase: the setters check that the response has not started
+        copy.contentType = contentType
+        copy.phase = phase
+        slot.initialize(to: copy)
+    }
+
+    /// Takes back the state lent with ``lend(to:)``, leaving `slot` uninitialized.
+    package mutating func restore(from slot: UnsafeMutablePointer<ResponseWriter>) {
+        self = slot.move()
+    }
+
     // MARK: server side
 
     /// Finishes what the handler left open (see the type's discussion).
