@@ -52,7 +52,7 @@ public final class Context {
     @exclusivity(unchecked) var paramCache = InlineArray<8, String?>(repeating: nil)
     @exclusivity(unchecked) var paramCached: UInt8 = 0
     /// Fields set before the response starts; written when it does, after the status is final.
-    @exclusivity(unchecked) private var pendingHeaders: [(name: String, value: String)] = []
+    @exclusivity(unchecked) private var pendingHeaders: [(name: String, value: String, keepOnError: Bool)] = []
     @exclusivity(unchecked) var queryPairs = QueryPairs()
     @exclusivity(unchecked) var storage: [(key: ObjectIdentifier, value: Any)] = []
     let settings: AppSettings
@@ -357,14 +357,39 @@ public final class Context {
     /// Adds a response header field (validated: no CR/LF smuggling; see ``ResponseWriter/header(name:value:)``).
     ///
     /// Fields are collected and written when the response starts, so the status can still be set afterwards.
-    public func setHeader(_ name: String, _ value: String) throws {
+    /// If the request then fails (an error reaches the error handler before the response started), the fields
+    /// collected so far are dropped — a `Set-Cookie` or `Location` meant for the success must not ride on a 401
+    /// or a 500 — except those set with `keepOnError: true`, which belong on every answer (``CORS`` sets its
+    /// fields so, or a browser could not read the error). An ``HTTPError`` carries fields of its own for the
+    /// error response.
+    public func setHeader(_ name: String, _ value: String, keepOnError: Bool = false) throws {
         if timedOut { return }
         try ResponseWriter.validateField(name: name, value: value)
         if response.pointee.isStarted {
             try response.pointee.header(name: name, value: value)
         } else {
-            pendingHeaders.append((name, value))
+            pendingHeaders.append((name, value, keepOnError))
         }
+    }
+
+    /// Answers `error` with the app's error handler (what ``Recover`` and the app do with a thrown error).
+    ///
+    /// Before the response started: the collected fields not marked `keepOnError` are dropped, then the error
+    /// handler answers. After it started (a stream that fails halfway): it can no longer be answered, and it
+    /// must not be ended as if it were whole either, so it is aborted (``ResponseWriter/abort()``: the client
+    /// sees the connection close after what was sent).
+    func fail(with error: any Error) {
+        if !response.pointee.isStarted, !pendingHeaders.isEmpty {
+            pendingHeaders.removeAll { !$0.keepOnError }
+        }
+        settings.errorHandler(self, error)
+        abortIfIncomplete()
+    }
+
+    /// Aborts a response that started and cannot be completed any more (see ``fail(with:)``).
+    func abortIfIncomplete() {
+        let response = self.response
+        if response.pointee.isStarted && !response.pointee.isComplete { response.pointee.abort() }
     }
 
     /// Sets the status and content type (unless the response already started) and writes the collected fields:

@@ -140,7 +140,7 @@ struct Responder: MixedHTTPHandler {
             do {
                 try chain._withUnsafeGuaranteedRef { try $0.run(c, from: 0) }
             } catch {
-                settings.errorHandler(c, error)
+                c.fail(with: error)
             }
         }
         return .done
@@ -163,13 +163,12 @@ struct Responder: MixedHTTPHandler {
             route = routes[tag]
         }
         let chain = route.async.unsafelyUnwrapped
-        let errorHandler = settings.errorHandler
         await c.bind(request, &response) { c in
             c.matched = .passUnretained(route)
             do {
                 try await chain.run(c, from: 0)
             } catch {
-                errorHandler(c, error)
+                c.fail(with: error)
             }
         }
     }

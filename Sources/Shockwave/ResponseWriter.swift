@@ -24,7 +24,11 @@ internal import Musl
 ///
 /// If a handler returns without finishing, the server finishes for it: an empty body with the status set
 /// (200 by default), or the last chunk of a stream. If a handler throws before anything was written, the
-/// client gets `500 Internal Server Error`; after a stream began, the connection is closed.
+/// client gets `500 Internal Server Error`; after a stream began, the connection is closed. A response that
+/// cannot be completed (a failure halfway through a stream) is ended with ``abort()``, never passed off as whole.
+///
+/// The final status is 200 to 999; an informational status (100–199) is not a final one (103 would desync
+/// the client, a 101 without an upgrade makes a proxy open a tunnel), so the server answers 500 for it.
 ///
 /// The writer belongs to the loop thread that runs the handler; it is neither copyable nor `Sendable`.
 public struct ResponseWriter: ~Copyable {
@@ -33,6 +37,7 @@ public struct ResponseWriter: ~Copyable {
         case head       // status line and some fields written
         case streaming  // chunked head sent, chunks follow
         case complete   // the response is whole
+        case aborted    // the response cannot be completed: the connection closes after what was sent
     }
 
     let connection: OpaquePointer
@@ -60,6 +65,9 @@ public struct ResponseWriter: ~Copyable {
     /// Whether the response has been finished (a body was given, or the last chunk sent).
     @inlinable public var isComplete: Bool { phase == .complete }
 
+    /// Whether the response was aborted (``abort()``): the client sees the connection close, not a whole response.
+    @inlinable public var isAborted: Bool { phase == .aborted }
+
     /// Whether the response has begun: a field, a body or a chunk was written, so ``status`` and
     /// ``contentType`` can no longer change.
     @inlinable public var isStarted: Bool { phase != .idle }
@@ -71,6 +79,7 @@ public struct ResponseWriter: ~Copyable {
 
     /// For async handlers: traps off the loop thread; false when the connection is gone.
     private func usable() -> Bool {
+        guard phase != .aborted else { return false }
         guard let owner else { return true }
         owner.check()
         return sw_conn_is_open(connection) != 0
@@ -80,7 +89,7 @@ public struct ResponseWriter: ~Copyable {
     private mutating func startIfNeeded() -> Bool {
         guard usable() else { return false }
         guard phase == .idle else { return phase == .head }
-        let code = (100...999).contains(status.code) ? status.code : 500
+        let code = (200...999).contains(status.code) ? status.code : 500  // 1xx is never final
         guard sw_resp_start(connection, Int32(code)) == 0 else { return false }
         phase = .head
         if let contentType {
@@ -313,10 +322,27 @@ public struct ResponseWriter: ~Copyable {
 
     // MARK: server side
 
+    /// Abandons a response that cannot be completed — a stream that failed halfway, say — so the client sees it
+    /// cut short instead of a well-formed, truncated answer: what was written is sent, then the connection
+    /// closes (HTTP/1.1 has no other way to say "incomplete"). If nothing was written yet, the client gets
+    /// `500 Internal Server Error` and the connection closes. Later writes do nothing. No effect on a complete
+    /// response.
+    public mutating func abort() {
+        guard phase != .complete, phase != .aborted else { return }
+        if let owner {
+            // a pending (async) request: nothing else will finish it, abort it now
+            owner.check()
+            if sw_conn_is_open(connection) != 0 { sw_resp_abort(connection) }
+        }
+        // a synchronous handler's: the core answers an incomplete response when the handler returns (500 if
+        // nothing was sent, else close after what was)
+        phase = .aborted
+    }
+
     /// Finishes what the handler left open (see the type's discussion).
     mutating func finishForHandler() {
         switch phase {
-        case .complete: return
+        case .complete, .aborted: return
         case .streaming: finishChunks()
         case .idle, .head: end()
         }
@@ -334,7 +360,7 @@ public struct ResponseWriter: ~Copyable {
     /// An async handler threw: as ``fail()``, but a pending connection has no caller to finish it, so an
     /// incomplete response is aborted here (500 if none of it was sent, else close).
     mutating func failPending() {
-        guard usable(), phase != .complete else { return }
+        guard usable(), phase != .complete else { return }  // an aborted response was aborted already
         if phase == .idle {
             fail()
         } else {

@@ -278,6 +278,24 @@ final class RawConnection {
         }
     }
 
+    /// Everything the server sends until it closes the connection, and whether it did within `ms` milliseconds.
+    func readUntilClose(within ms: Int32) -> (bytes: [UInt8], closed: Bool) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = deadline.tv_sec * 1000 + deadline.tv_nsec / 1_000_000 + Int(ms)
+        while true {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = end - (now.tv_sec * 1000 + now.tv_nsec / 1_000_000)
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard left > 0, poll(&pfd, 1, Int32(left)) > 0 else { return (input, false) }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return (input, true) }
+            input += chunk[0..<n]
+        }
+    }
+
     /// The next response's status and body, or nil when none is complete within `ms` milliseconds.
     func response(within ms: Int32) -> (status: Int, body: String)? {
         var deadline = timespec()

@@ -8,11 +8,11 @@ public struct Recover: Middleware, AsyncMiddleware {
     public init() {}
 
     public func handle(_ c: Context, next: Next) throws {
-        do { try next() } catch { c.settings.errorHandler(c, error) }
+        do { try next() } catch { c.fail(with: error) }
     }
 
     public func handle(_ c: Context, next: AsyncNext) async throws {
-        do { try await next() } catch { c.settings.errorHandler(c, error) }
+        do { try await next() } catch { c.fail(with: error) }
     }
 }
 

@@ -50,18 +50,18 @@ public struct CORS: Middleware, AsyncMiddleware {
             guard let match = list.first(where: { origin.equals($0) }) else { return false }
             allowOrigin = match
         }
-        try c.setHeader("Access-Control-Allow-Origin", allowOrigin)
-        if varies { try c.setHeader("Vary", "Origin") }
-        if allowCredentials { try c.setHeader("Access-Control-Allow-Credentials", "true") }
+        try c.setHeader("Access-Control-Allow-Origin", allowOrigin, keepOnError: true)
+        if varies { try c.setHeader("Vary", "Origin", keepOnError: true) }
+        if allowCredentials { try c.setHeader("Access-Control-Allow-Credentials", "true", keepOnError: true) }
         if c.method == .options, c.headerBytes("Access-Control-Request-Method") != nil {
-            try c.setHeader("Access-Control-Allow-Methods", methods.map(\.description).joined(separator: ", "))
-            if !headers.isEmpty { try c.setHeader("Access-Control-Allow-Headers", headers.joined(separator: ", ")) }
-            if let maxAge { try c.setHeader("Access-Control-Max-Age", String(maxAge)) }
+            try c.setHeader("Access-Control-Allow-Methods", methods.map(\.description).joined(separator: ", "), keepOnError: true)
+            if !headers.isEmpty { try c.setHeader("Access-Control-Allow-Headers", headers.joined(separator: ", "), keepOnError: true) }
+            if let maxAge { try c.setHeader("Access-Control-Max-Age", String(maxAge), keepOnError: true) }
             c.status(.noContent)
             return true
         }
         if !exposedHeaders.isEmpty {
-            try c.setHeader("Access-Control-Expose-Headers", exposedHeaders.joined(separator: ", "))
+            try c.setHeader("Access-Control-Expose-Headers", exposedHeaders.joined(separator: ", "), keepOnError: true)
         }
         return false
     }

@@ -28,9 +28,9 @@ public struct Timeout: AsyncMiddleware {
             let handlerFinished = try await group.next() ?? true
             if !handlerFinished {
                 let c = shared.value.0
-                if !c.isResponseComplete && !c.isResponseStarted {
-                    c.settings.errorHandler(c, HTTPError(.serviceUnavailable, "the request took longer than \(duration)"))
-                }
+                // 503 when nothing was sent; a response the handler began (a stream) is aborted: the client sees it
+                // cut short, not a truncated answer that looks whole
+                c.fail(with: HTTPError(.serviceUnavailable, "the request took longer than \(duration)"))
                 c.timedOut = true
             }
             group.cancelAll()
