@@ -59,6 +59,8 @@ public final class App: RoutesBuilder, @unchecked Sendable {
         var routes: [Route] = []
         var global: [any MiddlewareProtocol] = []
         var compiled: Responder?
+        /// Servers ``start()`` made: the app keeps them running (a discarded result must not stop one).
+        var started: [Server] = []
     }
 
     private let state: Locked<State>
@@ -151,21 +153,58 @@ public final class App: RoutesBuilder, @unchecked Sendable {
         return try InProcessServer(configuration: server, handler: responder)
     }
 
-    /// Starts serving and returns the running server (stop it with ``Server/shutdown(deadline:)``).
+    /// Starts serving and returns the running server. The app keeps it running until it is stopped
+    /// (``shutdown(deadline:)`` here or ``Server/shutdown(deadline:)``), so the result may be ignored.
     @discardableResult
     public func start() throws -> Server {
         let server = try makeServer()
         try server.start()
+        state.withLock { state in
+            state.started.removeAll { !$0.isRunning }
+            state.started.append(server)
+        }
         return server
     }
 
+    /// Begins a graceful shutdown of the servers ``start()`` started (see ``Server/shutdown(deadline:)``).
+    public func shutdown(deadline: Duration = .seconds(10)) {
+        for server in state.withLock({ $0.started }) { server.shutdown(deadline: deadline) }
+    }
+
+    /// Blocks until the servers ``start()`` started have stopped, then lets them go.
+    public func wait() {
+        for server in state.withLock({ $0.started }) { server.wait() }
+        state.withLock { state in state.started.removeAll { !$0.isRunning } }
+    }
+
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully: requests already received are answered, and
-    /// the ``Logger``s write out what they still hold.
+    /// the ``Logger``s write out what they still hold. Blocks the calling thread; from async code (an `async`
+    /// main) use ``run()-(async)``, which leaves the main actor free to run.
     public func run() throws {
         let server = try makeServer()
         server.shutdownOnSignals()
         defer { LogPipeline.flushAll() }  // the access log of the last requests, before the process ends
         try server.run()
+    }
+
+    /// Serves until SIGINT or SIGTERM or until the calling task is cancelled, then shuts down gracefully
+    /// (within `shutdownDeadline`); suspends meanwhile without blocking a thread, so `@MainActor` code and other
+    /// tasks go on running.
+    ///
+    /// ```swift
+    /// @main struct Service {
+    ///     static func main() async throws {
+    ///         let app = App()
+    ///         app.get("/") { c in c.text("hi") }
+    ///         try await app.run()
+    ///     }
+    /// }
+    /// ```
+    public func run(shutdownDeadline: Duration = .seconds(10)) async throws {
+        let server = try makeServer()
+        server.shutdownOnSignals(deadline: shutdownDeadline)
+        defer { LogPipeline.flushAll() }
+        try await server.run(shutdownDeadlineOnCancel: shutdownDeadline)
     }
 }
 

@@ -205,7 +205,7 @@ public final class Context {
     }
 
     /// Traps when the context is not bound to a request (its request ended).
-    @inline(__always) func checkBound() {
+    @inlinable @inline(__always) func checkBound() {
         if requestPointer == nil { ended() }
     }
 
@@ -406,6 +406,10 @@ public final class Context {
 
     /// Answers with `text` as `text/plain; charset=utf-8`, with `status` (or the status set before, 200 by
     /// default). The other answering methods take `status` the same way.
+    ///
+    /// A string literal without interpolation goes to ``text(_:status:)-(StaticString,_)`` instead, which sends it
+    /// from where it lies.
+    @_disfavoredOverload
     public func text(_ text: String, status: HTTPStatus? = nil) {
         if timedOut { return }
         begin(status, .plainText).pointee.body(text)
@@ -418,7 +422,14 @@ public final class Context {
     }
 
     /// Answers with `html` as `text/html; charset=utf-8`.
+    @_disfavoredOverload
     public func html(_ html: String, status: HTTPStatus? = nil) {
+        if timedOut { return }
+        begin(status, .html).pointee.body(html)
+    }
+
+    /// Answers with static HTML, sent without a copy (string literals come here).
+    public func html(_ html: StaticString, status: HTTPStatus? = nil) {
         if timedOut { return }
         begin(status, .html).pointee.body(html)
     }

@@ -43,8 +43,10 @@ public struct Next {
         self.context = context
     }
 
-    /// Runs the next middleware, or the handler.
+    /// Runs the next middleware, or the handler. Traps when called after the request ended (a `Next` kept
+    /// past its middleware's `handle`).
     @inlinable public func callAsFunction() throws {
+        context.checkBound()
         try chain.run(context, from: index)
     }
 }
@@ -55,8 +57,9 @@ public struct AsyncNext {
     let index: Int
     let context: Context
 
-    /// Runs the next middleware, or the handler.
+    /// Runs the next middleware, or the handler. Traps when called after the request ended.
     public func callAsFunction() async throws {
+        context.checkBound()
         try await chain.run(context, from: index)
     }
 }

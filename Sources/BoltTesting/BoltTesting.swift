@@ -99,7 +99,11 @@ public final class TestClient {
     public func send(
         _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []
     ) throws -> TestResponse {
-        var head = "\(method == .other ? "GET" : method.description) \(path) HTTP/1.1\r\nHost: test\r\n"
+        guard method != .other else {
+            // .other names no token: sending GET instead would test another route than the caller meant
+            throw TestClientError(description: "send(.other, …) has no method token to send; use sendRaw with the request's bytes")
+        }
+        var head = "\(method.description) \(path) HTTP/1.1\r\nHost: test\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if !body.isEmpty || method == .post || method == .put || method == .patch {
             head += "Content-Length: \(body.count)\r\n"
@@ -166,7 +170,7 @@ extension App {
     }
 }
 
-/// A failure of a live test connection.
+/// A failure of a live test connection, or a request ``TestClient`` cannot send as asked.
 public struct TestClientError: Error, CustomStringConvertible {
     public var description: String
 }

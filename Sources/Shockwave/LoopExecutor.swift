@@ -29,13 +29,24 @@ final class LoopExecutor: TaskExecutor, @unchecked Sendable {
         let unowned = UnownedJob(job)
         // UnownedJob is one pointer (the runtime's Job *): it travels as the post's context.
         let context = unsafeBitCast(unowned, to: UnsafeMutableRawPointer.self)
-        let posted = loop.withLock { loop in
-            guard let loop else { return false }
-            return sw_loop_post(loop.pointer, runPostedJob, context) == 0
+        // A job of a loop's task touches that loop's state (its connection, its pools): it runs on the loop thread
+        // or nowhere. Posting fails only without memory for the post: retry a while (memory may come back), then
+        // stop the process rather than run the job on another thread.
+        for attempt in 0..<1000 {
+            let rc: Int32? = loop.withLock { loop in
+                guard let loop else { return nil }
+                return sw_loop_post(loop.pointer, runPostedJob, context)
+            }
+            guard let rc else {
+                // The server has stopped and its loops are gone: only a task that outlived its request (and its
+                // connection) gets here; it can touch no loop state any more (writes see a closed connection).
+                globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
+                return
+            }
+            if rc == 0 { return }
+            if attempt < 999 { usleep(1000) }
         }
-        if !posted {
-            globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
-        }
+        fatalError("Shockwave: no memory to post a task's job to its event loop for 1 s (sw_loop_post: ENOMEM)")
     }
 
     /// Called once the loop threads have exited, before the C server is freed.

@@ -199,7 +199,9 @@ public struct ResponseWriter: ~Copyable {
 
     // MARK: whole bodies
 
-    /// Finishes the response with `text`'s UTF-8 bytes as the body (copied into the output buffer).
+    /// Finishes the response with `text`'s UTF-8 bytes as the body (copied into the output buffer). A string
+    /// literal without interpolation goes to ``body(_:)-(StaticString)`` instead, sent from where it lies.
+    @_disfavoredOverload
     public mutating func body(_ text: String) {
         var text = text
         text.withUTF8 { finish(UnsafeRawBufferPointer($0)) }

@@ -207,11 +207,60 @@ public final class Server: Sendable {
         Unmanaged.passUnretained(dispatcher).release()
     }
 
-    /// Starts the server and blocks until it has shut down (see ``shutdown(deadline:)`` and
-    /// ``shutdownOnSignals(deadline:)``).
+    /// Starts the server and blocks the calling thread until it has shut down (see ``shutdown(deadline:)`` and
+    /// ``shutdownOnSignals(deadline:)``). From async code — an `async` main, a `ServiceGroup` — use
+    /// ``run()-(async)``, which leaves the thread free: on Linux, blocking the main thread keeps the main actor
+    /// from ever running, so a handler awaiting `@MainActor` code would hang.
     public func run() throws(ServerError) {
         try start()
         wait()
+    }
+
+    /// Starts the server and suspends until it has shut down, without blocking a thread of the caller's:
+    /// the main actor and the cooperative pool go on running (a handler may await `@MainActor` code).
+    ///
+    /// Cancelling the calling task begins a graceful shutdown (with `deadline`) and the call returns once it is
+    /// over, as after ``shutdown(deadline:)`` or a signal (``shutdownOnSignals(deadline:)``).
+    public func run(shutdownDeadlineOnCancel deadline: Duration = .seconds(10)) async throws(ServerError) {
+        try start()
+        await withTaskCancellationHandler {
+            await waitAsync()
+        } onCancel: {
+            shutdown(deadline: deadline)
+        }
+    }
+
+    /// Suspends until every loop has exited and the server is freed (``wait()`` on a thread of its own).
+    public func waitAsync() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let waiter = Waiter(server: self, done: done)
+            var thread = pthread_t()
+            let box = Unmanaged.passRetained(waiter).toOpaque()
+            let rc = pthread_create(&thread, nil, { raw in
+                let waiter = Unmanaged<Waiter>.fromOpaque(raw.unsafelyUnwrapped).takeRetainedValue()
+                waiter.server.wait()
+                waiter.done.resume()
+                return nil
+            }, box)
+            if rc == 0 {
+                pthread_detach(thread)
+            } else {
+                // no thread for the wait: block this one rather than never return
+                let waiter = Unmanaged<Waiter>.fromOpaque(box).takeRetainedValue()
+                waiter.server.wait()
+                waiter.done.resume()
+            }
+        }
+    }
+
+    /// What the waiting thread needs.
+    private final class Waiter: @unchecked Sendable {
+        let server: Server
+        let done: CheckedContinuation<Void, Never>
+        init(server: Server, done: CheckedContinuation<Void, Never>) {
+            self.server = server
+            self.done = done
+        }
     }
 
     /// Runs `body` with the C server and its loop count while the server runs (under the state lock, so the

@@ -174,6 +174,34 @@ final class KeptContexts: @unchecked Sendable {
     }
 }
 
+final class KeptNext: @unchecked Sendable {
+    var next: Next?
+}
+
+extension ContextMisuseTests {
+    @Test func aNextKeptPastItsMiddlewareTraps() async {
+        await #expect(processExitsWith: .failure) {
+            let app = App()
+            let kept = KeptNext()
+            app.use { c, next in
+                kept.next = next
+                try next()
+            }
+            app.get("/") { c in c.text("ok") }
+            let client = try app.testClient()
+            _ = try client.send(.get, "/")
+            try kept.next?()  // the request ended: traps instead of running the chain on a dead context
+        }
+    }
+
+    @Test func theTestClientRefusesToSendOtherAsGET() throws {
+        let app = App()
+        app.get("/") { c in c.text("GET") }
+        let client = try app.testClient()
+        #expect(throws: TestClientError.self) { try client.send(.other, "/") }
+    }
+}
+
 @Suite struct RedirectSafetyTests {
     @Test func theTrailingSlashRedirectNeverPointsAtAnotherHost() throws {
         let app = App()
