@@ -135,10 +135,12 @@ public final class App: RoutesBuilder, @unchecked Sendable {
     /// configuration (address, loops) for this server.
     public func makeServer(configuration server: ServerConfiguration? = nil) throws -> Server {
         var responder = try responder()
-        let server = server ?? configuration.server
+        var server = server ?? configuration.server
         // every server has contexts of its own: two servers of one app (a live test beside the real one) never
-        // share a loop's pool
+        // share a loop's pool. The loop count is settled here and handed to the server, so the pools and the
+        // loops cannot disagree (a loop without a pool would trap).
         let loops = server.loops ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        server.loops = loops
         responder.pools = ContextPools(loops: loops, warm: configuration.contextsPerLoop, settings: responder.settings)
         return Server(configuration: server, handler: responder)
     }
