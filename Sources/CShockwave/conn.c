@@ -74,6 +74,7 @@ sw_conn_t *sw__conn_new(sw_loop_t *l, int fd) {
     memset(c, 0, offsetof(sw_conn_t, seg_inline));
     c->gen = gen;
     c->index = index;
+    c->serial = ++l->conn_serial;
     c->fd = fd;
     c->loop = l;
     c->req.headers = l->headers;
@@ -548,6 +549,7 @@ static void dispatch(sw_conn_t *c, const uint8_t *body, size_t body_len, uint32_
         .body = body,
         .body_len = body_len,
         .seq = c->seq,
+        .conn_serial = c->serial,
         .streamed = streamed,
     };
     uint32_t start = c->in_start;
@@ -619,7 +621,7 @@ static bool begin_body(sw_conn_t *c, uint32_t head_len) {
     body_clock_reset(c);
     if (k->on_head != NULL &&
         ((r->flags & SW_F_CHUNKED) || ((r->flags & SW_F_CONTENT_LENGTH) && r->content_length > 0))) {
-        sw_http_request_t view = {.buf = c->in.data + c->in_start, .head = r, .seq = c->requests};
+        sw_http_request_t view = {.buf = c->in.data + c->in_start, .head = r, .seq = c->requests, .conn_serial = c->serial};
         uint64_t limit = k->max_stream_body;
         if (k->on_head(k->user, c, &view, &limit) == SW_BODY_STREAM)
             return begin_stream(c, head_len, limit);
@@ -788,8 +790,10 @@ static void stream_arrived(sw_conn_t *c, uint32_t n) {
     update_timer(c);
 }
 
-long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data) {
+long sw_conn_body_read(sw_conn_t *c, uint32_t serial, uint32_t seq, const uint8_t **data) {
     *data = NULL;
+    if (serial != c->serial)
+        return SW_BODY_FINISHED; /* a reader of an earlier connection in this slot: its request is long over */
     if (seq != c->seq)
         return SW_BODY_FINISHED; /* an older request of the connection */
     if (c->stream == SB_FAILED)
@@ -829,8 +833,8 @@ long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data) {
     return SW_BODY_AGAIN;
 }
 
-int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx) {
-    if (wake == NULL || seq != c->seq || c->requests != seq || c->stream != SB_ACTIVE || c->state != CS_HANDLER ||
+int sw_conn_body_wait(sw_conn_t *c, uint32_t serial, uint32_t seq, void (*wake)(void *ctx), void *ctx) {
+    if (wake == NULL || serial != c->serial || seq != c->seq || c->requests != seq || c->stream != SB_ACTIVE || c->state != CS_HANDLER ||
         (c->flags & CF_CLOSED) || c->sb_wake != NULL || c->sb_give > 0 || c->sb_avail > 0 ||
         c->in.len != c->body_off)
         return 1; /* a read has something to say now */

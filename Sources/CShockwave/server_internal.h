@@ -109,6 +109,8 @@ struct sw_conn {
     uint8_t timer_kind;
     uint16_t gen; /* bumped on reuse; part of io_uring user_data so stale completions are recognised */
     uint32_t index; /* slot in the loop's connection table */
+    uint32_t serial; /* this connection's number on its loop (the slot's reuses differ): a body reader that
+                        outlived its request and connection is told so, never served another client's body */
     uint32_t requests;
     uint32_t pins; /* sw_conn_pin: code answering later holds the struct; it is not freed or reused until 0 */
     uint32_t inflight; /* (uring) operations the kernel still holds */
@@ -191,6 +193,7 @@ typedef struct sw_backend_ops sw_backend_ops_t;
 struct sw_loop {
     sw_server_t *server;
     uint32_t index;
+    uint32_t conn_serial; /* the last connection's serial (sw_conn_t.serial) */
     int listen_fd;
     pthread_t thread;
     const sw_backend_ops_t *be;

@@ -37,6 +37,7 @@ public struct Request: ~Copyable {
     /// The connection and the request's number on it, for body reads (``readBodyChunk()``).
     let connection: OpaquePointer
     let sequence: UInt32
+    let connectionSerial: UInt32
     let bodyStreamed: Bool
 
     /// The method; for ``HTTPMethod/other``, ``methodBytes`` has the token.
@@ -66,6 +67,7 @@ public struct Request: ~Copyable {
         self.loopIndex = loopIndex
         self.connection = connection
         self.sequence = view.pointee.seq
+        self.connectionSerial = view.pointee.conn_serial
         self.bodyStreamed = view.pointee.streamed != 0
     }
 
@@ -88,6 +90,7 @@ public struct Request: ~Copyable {
         versionMinor = other.versionMinor
         connection = other.connection
         sequence = other.sequence
+        connectionSerial = other.connectionSerial
         bodyStreamed = other.bodyStreamed
         method = other.method
         loopIndex = other.loopIndex

@@ -452,3 +452,49 @@ struct StreamRoutes: AsyncHTTPHandler {
         }
     }
 }
+
+/// A body sequence a handler kept past its request (misuse), for the test below.
+final class KeptBodyChunks: @unchecked Sendable {
+    var chunks: RequestBodyChunks?
+}
+
+@Suite struct KeptBodyChunksTests {
+    /// The first connection's handler keeps its request's body sequence and answers; the connection closes and its
+    /// slot serves the next client, whose request has the same number on its connection (0). Reading the kept
+    /// sequence then must not hand out the new client's body.
+    @Test(arguments: TestBackend.allCases)
+    func aBodySequenceKeptPastItsRequestNeverReadsAnotherClientsBody(_ backend: TestBackend) throws {
+        let kept = KeptBodyChunks()
+        let handler = AsyncClosureHandler(bodyMode: .streamed) { request, response in
+            if request.path == "/first" {
+                kept.chunks = request.bodyChunks
+                response.body("kept")
+                return
+            }
+            var stale = "none"
+            if let old = kept.chunks {
+                var iterator = old.makeAsyncIterator()
+                do {
+                    let chunk = try await iterator.next()
+                    stale = chunk.map { "read \($0.string)" } ?? "end"
+                } catch {
+                    if let error = error as? RequestBodyError { stale = "\(error.kind)" } else { stale = "\(error)" }
+                }
+            }
+            var own = ""
+            for try await chunk in request.bodyChunks { own += chunk.string }
+            response.body("stale=\(stale) own=\(own)")
+        }
+        try withServer(backend, configure: { $0.loops = 1 }, make: { Server(configuration: $0, handler: handler) }) { server in
+            let first = try SocketClient(port: server.port)
+            let kept = try first.request("POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\naaaaa")
+            #expect(String(decoding: kept.body, as: UTF8.self) == "kept")
+            #expect(first.waitForClose())
+            first.close()
+            usleep(50_000)  // the server frees the first connection's slot
+            let second = try SocketClient(port: server.port)
+            let response = try second.request("POST /second HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nbbbbb")
+            #expect(String(decoding: response.body, as: UTF8.self) == "stale=responseFinished own=bbbbb")
+        }
+    }
+}

@@ -43,6 +43,7 @@ typedef struct sw_http_request {
                             streamed */
     size_t body_len;
     uint32_t seq;        /* the request's number on its connection; pass it to sw_conn_body_read */
+    uint32_t conn_serial; /* the connection's number on its loop; pass it to sw_conn_body_read too */
     uint8_t streamed;    /* 1: the body is streamed (sw_on_head_fn chose it): read it with sw_conn_body_read */
 } sw_http_request_t;
 
@@ -182,7 +183,9 @@ enum {
     SW_BODY_FINISHED = -6,  /* the request's response is complete: the rest of its body is discarded */
 };
 
-/* Reads the next piece of request `seq`'s body (sw_http_request_t.seq). Returns its length (> 0) and sets *data:
+/* Reads the next piece of request `seq`'s body on connection `serial` (sw_http_request_t.seq, .conn_serial: a
+ * reader that outlived its request — the connection closed, its slot serves another client — gets
+ * SW_BODY_FINISHED, never that client's bytes). Returns its length (> 0) and sets *data:
  * the bytes (de-chunked) are borrowed from the connection's input buffer and valid until the next
  * sw_conn_body_* call on the connection or the response is complete, whichever comes first; copy what you keep.
  * Returns 0 at the end of the body, SW_BODY_AGAIN when nothing is buffered yet, or another SW_BODY_* error.
@@ -196,7 +199,7 @@ enum {
  * to SW_DRAIN_MAX (256 KiB) and at the body rate, so the connection can serve the next request; the response
  * says `Connection: close` instead when more than that is announced (Content-Length) or when the client sent
  * `Expect: 100-continue` and no read asked for the body (the client may or may not send it). */
-long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data);
+long sw_conn_body_read(sw_conn_t *c, uint32_t serial, uint32_t seq, const uint8_t **data);
 
 /* After SW_BODY_AGAIN: asks the connection to read, and to call wake(ctx) exactly once on the loop thread when
  * sw_conn_body_read has something new to return (bytes, the end, or an error: a reset, the body rate, the server
@@ -205,7 +208,7 @@ long sw_conn_body_read(sw_conn_t *c, uint32_t seq, const uint8_t **data);
  * `100 Continue` (unless the response has started). Returns 0 when the wake is registered, or 1 when a read
  * would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_conn_* or sw_resp_*
  * itself; it should schedule the reader (as resuming a Swift continuation does). */
-int sw_conn_body_wait(sw_conn_t *c, uint32_t seq, void (*wake)(void *ctx), void *ctx);
+int sw_conn_body_wait(sw_conn_t *c, uint32_t serial, uint32_t seq, void (*wake)(void *ctx), void *ctx);
 
 /* Loop `i` of the server (0..loops-1), or NULL. */
 sw_loop_t *sw_server_loop(sw_server_t *s, uint32_t i);
