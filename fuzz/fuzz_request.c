@@ -163,8 +163,20 @@ static void check_spans(const uint8_t *buf, size_t len, const result_t *res, con
     CHECK(prev_end + 4 == n || (r->num_headers == 0 && tend + 13 == n), "head does not end after the last field");
     /* Flags. */
     CHECK(hosts <= 1, "two Host fields accepted");
-    CHECK(!!(r->flags & SW_F_HOST) == (hosts == 1), "HOST flag vs Host fields");
-    if (r->flags & SW_F_HOST) CHECK(host_ok, "host span is not the Host value");
+    if (r->target_form == SW_FORM_ABSOLUTE) {
+        /* RFC 9112 3.2.2: the target's authority is the host; the Host field is still required and checked */
+        const uint8_t *t = buf + r->target.off, *sep = memmem(t, r->target.len, "://", 3);
+        CHECK(sep != NULL && (r->flags & SW_F_HOST), "absolute-form without a host");
+        uint32_t a = (uint32_t)(sep + 3 - buf), e = a;
+        while (e < tend && buf[e] != '/' && buf[e] != '?') e++;
+        CHECK(r->host.off == a && r->host.len == e - a && e > a, "absolute-form host is not the authority");
+        CHECK(memchr(buf + a, '@', e - a) == NULL, "userinfo accepted");
+    } else {
+        CHECK(!!(r->flags & SW_F_HOST) == (hosts == 1), "HOST flag vs Host fields");
+        if (r->flags & SW_F_HOST) CHECK(host_ok, "host span is not the Host value");
+    }
+    for (uint32_t k = r->target.off; k < tend; k++)
+        CHECK(buf[k] != '#' && buf[k] != '"' && buf[k] != '<' && buf[k] != '>', "target byte 0x%02x", buf[k]);
     if (r->version_minor == 1) CHECK(hosts == 1, "HTTP/1.1 request without Host accepted");
     if (r->flags & SW_F_UPGRADE) CHECK(upgrade_ok, "upgrade span is not the last Upgrade value");
     if (r->flags & SW_F_CONTENT_LENGTH) {

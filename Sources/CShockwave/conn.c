@@ -144,6 +144,11 @@ void sw__conn_free(sw_conn_t *c) {
         c->sb_err = SW_BODY_CLOSED;
     }
     stream_wake(c); /* a waiting reader learns it now; its task holds a pin, so the struct stays */
+    if (c->on_closed != NULL) {
+        void (*fn)(void *) = c->on_closed;
+        c->on_closed = NULL;
+        fn(c->on_closed_ctx); /* the code answering it (a pending handler) can stop */
+    }
     if (c->pins > 0) {
         /* A pending handler still holds the struct and reads its request view: free at the last unpin. */
         c->flags |= CF_FREE_DEFERRED;
@@ -187,6 +192,11 @@ void sw_conn_unpin(sw_conn_t *c) {
 
 int sw_conn_is_open(const sw_conn_t *c) {
     return !(c->flags & CF_CLOSED);
+}
+
+void sw_conn_on_close(sw_conn_t *c, void (*fn)(void *ctx), void *ctx) {
+    c->on_closed = fn;
+    c->on_closed_ctx = ctx;
 }
 
 static void close_conn(sw_conn_t *c) {
@@ -410,7 +420,11 @@ uint32_t sw__conn_read_space(sw_conn_t *c, char **at) {
         uint64_t limit = (uint64_t)k->limits.max_head + k->max_body + 4096; /* + chunk framing slack */
         if (want > limit)
             want = limit;
-        if (c->in_start > 0 && used < c->in.cap / 2) {
+        /* Compact when the bytes kept are few (cheap), or when the current request fits the buffer once the
+         * consumed requests' bytes are gone; grow only when it does not. Without the second case a buffer whose
+         * consumed start lay below half its size, holding a request that fits it (a second pipelined POST after
+         * a first one), was neither compacted nor grown: nothing more was read until the body timer's 408. */
+        if (c->in_start > 0 && (used < c->in.cap / 2 || want <= c->in.cap)) {
             /* compact: the consumed requests' bytes go */
             memmove(c->in.data, c->in.data + c->in_start, used);
             c->body_off -= c->body_off >= c->in_start ? c->in_start : c->body_off;
@@ -467,7 +481,8 @@ static void finish_request(sw_conn_t *c) {
     c->requests++;
     c->loop->m.requests++;
     bool keep = (c->flags & CF_KEEP_ALIVE) != 0;
-    c->flags &= ~(uint32_t)(CF_RESP_STARTED | CF_RESP_CHUNKED | CF_HEAD_METHOD | CF_CONTINUE_SENT | CF_HTTP10);
+    c->flags &= ~(uint32_t)(CF_RESP_STARTED | CF_RESP_CHUNKED | CF_RESP_NO_BODY | CF_RESP_RAW | CF_HEAD_METHOD |
+                            CF_CONTINUE_SENT | CF_HTTP10);
     c->head_prev = 0;
     c->state = keep ? CS_HEAD : CS_CLOSING;
     if (c->stream == SB_ACTIVE || c->stream == SB_DONE) {
@@ -627,7 +642,9 @@ static bool begin_body(sw_conn_t *c, uint32_t head_len) {
             return begin_stream(c, head_len, limit);
     }
     if (r->flags & SW_F_CHUNKED) {
-        sw_chunked_init(&c->dec, k->max_body);
+        /* max_body 0 means no body at all, as for Content-Length below; the decoder's 0 means no limit, so it
+         * gets 1 and the decoding loop refuses the first body byte */
+        sw_chunked_init(&c->dec, k->max_body != 0 ? k->max_body : 1);
         c->chunk_off = body_start;
         c->body_need = 0;
         c->state = CS_CHUNKED;
@@ -963,8 +980,9 @@ static void process(sw_conn_t *c) {
             char *src = c->in.data + c->chunk_off;
             size_t out = n;
             ptrdiff_t rc = sw_chunked_decode(&c->dec, src, &out);
-            if (rc < SW_INCOMPLETE) {
-                reject(c, (int)rc);
+            if (SW_UNLIKELY(rc < SW_INCOMPLETE || c->dec.body_len > cfg(c)->max_body)) {
+                /* the second test only fires for max_body 0, which the decoder cannot express (begin_body) */
+                reject(c, rc < SW_INCOMPLETE ? (int)rc : SW_E_BODY_TOO_LARGE);
                 break;
             }
             /* decoded bytes go right after the body decoded so far */

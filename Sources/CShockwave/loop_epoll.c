@@ -155,7 +155,9 @@ static bool read_some(sw_conn_t *c, bool to_eof) {
 
 static void on_conn_event(sw_loop_t *l, sw_conn_t *c, uint32_t events) {
     if (events & (EPOLLERR | EPOLLHUP)) {
-        if (!(events & EPOLLIN)) {
+        /* Reset or hung up. Unread input is still read first — unless a handler is answering later: reading is
+         * paused then, and nothing can reach the peer, so close now, which tells the handler (sw_conn_on_close). */
+        if (!(events & EPOLLIN) || c->state == CS_HANDLER) {
             do_close(l, c);
             return;
         }

@@ -61,6 +61,7 @@ enum {
     OP_POLLOUT,    /* waiting for room to sendfile a file range */
     OP_CANCEL,     /* ASYNC_CANCEL of one of the above */
     OP_CLOSE,      /* IORING_OP_CLOSE of a connection's or the listener's fd */
+    OP_HANGUP,     /* POLL_ADD for POLLERR/POLLHUP only, while reading is paused under a pending handler */
 };
 
 static inline uint64_t ud_pack(unsigned op, uint16_t gen, uint32_t index) {
@@ -86,6 +87,7 @@ typedef struct {
     bool recv_select;     /* ... from the provided-buffer ring */
     bool recv_poll_first; /* ... and whether it skipped the first attempt (IORING_RECVSEND_POLL_FIRST) */
     uint8_t send_op;      /* OP_SEND or OP_POLLOUT while CF_SENDING */
+    bool hangup_armed;    /* an OP_HANGUP poll is in flight (counted in the connection's inflight) */
 } ur_conn_t;
 
 typedef struct {
@@ -302,10 +304,30 @@ static void ur_close(sw_loop_t *l, sw_conn_t *c) {
         submit_cancel(s, ud_pack(OP_RECV, c->gen, c->index));
     if (c->flags & CF_SENDING)
         submit_cancel(s, ud_pack(s->uc[c->index]->send_op, c->gen, c->index));
+    if (s->uc[c->index] != NULL && s->uc[c->index]->hangup_armed)
+        submit_cancel(s, ud_pack(OP_HANGUP, c->gen, c->index));
     submit_close(s, c->fd);
     c->fd = -1;
     if (c->inflight == 0)
         sw__conn_free(c);
+}
+
+/* While reading is paused under a pending handler, a peer that resets the connection is noticed only by a poll
+ * for the conditions always reported (POLLERR, POLLHUP; not a half-close, which HTTP/1.1 allows): the connection
+ * is then closed, which tells the handler (sw_conn_on_close) so it can stop. One per connection, kept armed
+ * until it fires or the connection closes. */
+static void arm_hangup(sw_loop_t *l, sw_conn_t *c) {
+    ur_state_t *s = l->be_state;
+    ur_conn_t *u = uconn(s, c);
+    if (u == NULL || u->hangup_armed)
+        return;
+    struct io_uring_sqe *sqe = sqe_get(s);
+    if (sqe == NULL)
+        return; /* no watch this time: the reset shows when the handler answers */
+    io_uring_prep_poll_add(sqe, c->fd, POLLERR | POLLHUP);
+    io_uring_sqe_set_data64(sqe, ud_pack(OP_HANGUP, c->gen, c->index));
+    u->hangup_armed = true;
+    c->inflight++;
 }
 
 /* Arms a recv into the space the connection offers, unless one is in flight or reading is paused. `drained`:
@@ -324,8 +346,11 @@ static void arm_recv(sw_loop_t *l, sw_conn_t *c, bool drained) {
         space = UR_BUF_SIZE;
     } else {
         space = sw__conn_read_space(c, &at);
-        if (space == 0)
+        if (space == 0) {
+            if (c->state == CS_HANDLER)
+                arm_hangup(l, c); /* a reset while the handler runs is seen now, not when it answers */
             return; /* paused (pending handler, or the buffer at its limit); want_read resumes */
+        }
     }
     ur_conn_t *u = uconn(s, c);
     struct io_uring_sqe *sqe = u != NULL ? sqe_get(s) : NULL;
@@ -450,6 +475,8 @@ static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res, char *
     c->inflight--;
     if (op == OP_RECV)
         c->flags &= ~(uint32_t)CF_RECVING;
+    else if (op == OP_HANGUP)
+        ((ur_state_t *)l->be_state)->uc[c->index]->hangup_armed = false;
     else
         c->flags &= ~(uint32_t)CF_SENDING;
     if (c->flags & CF_CLOSED) {
@@ -496,6 +523,10 @@ static void on_conn_cqe(sw_loop_t *l, unsigned op, sw_conn_t *c, int res, char *
             res = 0; /* nothing sent; try again */
         sw__conn_on_written(c, res);
         start_send(l, c);
+        return;
+    case OP_HANGUP:
+        if (res > 0 && (res & (POLLERR | POLLHUP)))
+            ur_close(l, c); /* reset or hung up: nothing can reach the peer any more */
         return;
     case OP_POLLOUT:
         /* POLLERR and POLLHUP are reported too; the next sendfile then fails with the real error */
@@ -719,7 +750,7 @@ static void ur_run(sw_loop_t *l) {
                 on_accept(l, cqe->res, cqe->flags);
             } else if (op == OP_WAKE) {
                 on_wake(l, cqe->res, cqe->flags);
-            } else if (op == OP_RECV || op == OP_SEND || op == OP_POLLOUT) {
+            } else if (op == OP_RECV || op == OP_SEND || op == OP_POLLOUT || op == OP_HANGUP) {
                 char *buf = NULL;
                 if (op == OP_RECV && (cqe->flags & IORING_CQE_F_BUFFER))
                     buf = ring_take(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);

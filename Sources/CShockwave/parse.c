@@ -181,6 +181,37 @@ int sw__method_id(const char *p, size_t len) {
     return SW_METHOD_OTHER;
 }
 
+/* Checks the authority of an absolute-form target: uri-host [ ":" port ] (RFC 3986 3.2), where uri-host is an
+ * IP-literal in brackets or a reg-name / IPv4 address of unreserved, sub-delims and pct-encoded bytes, and port is
+ * *DIGIT. An empty host is refused (RFC 9110 4.2.1: a recipient must reject an http URI without one), and so is
+ * userinfo (`user@host`: RFC 9110 4.2.4 deprecates it, and it is how a target hides its real host). 0 or -1. */
+static int check_authority(const char *a, const char *end) {
+    const char *p = a;
+    if (p < end && *p == '[') {
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (close == NULL || close == p + 1)
+            return -1;
+        for (++p; p < close; p++)
+            if (!(sw__ctype[(uint8_t)*p] & CT_HOST) || *p == '[')
+                return -1;
+        p = close + 1;
+    } else {
+        for (; p < end && *p != ':'; p++)
+            if (!(sw__ctype[(uint8_t)*p] & CT_HOST) || *p == '[' || *p == ']')
+                return -1; /* '@' (userinfo) is not CT_HOST either */
+        if (p == a)
+            return -1;
+    }
+    if (p == end)
+        return 0;
+    if (*p != ':')
+        return -1;
+    for (++p; p < end; p++)
+        if (!(sw__ctype[(uint8_t)*p] & CT_DIGIT))
+            return -1;
+    return 0;
+}
+
 /* Sets path and query from [s, tend) where s is the first byte after the authority. */
 static void split_path_query(const char *buf, const char *s, const char *tend, sw_request_t *req) {
     const char *q = memchr(s, '?', (size_t)(tend - s));
@@ -230,24 +261,27 @@ int sw__classify_target(const char *buf, sw_request_t *req) {
         req->query.len = 0;
         return 0;
     }
-    /* absolute-form: scheme "://" authority path-abempty [ "?" query ] */
+    /* absolute-form: scheme "://" authority path-abempty [ "?" query ], for the schemes a server answers: http and
+     * https, case-insensitive (RFC 9110 4.2). Another scheme (`foo://x/`) is no resource of ours. */
     const char *p = t;
-    if (p == tend || (uint8_t)((*p | 0x20) - 'a') >= 26)
-        return SW_E_BAD_TARGET;
     while (p < tend && (sw__ctype[(uint8_t)*p] & CT_SCHEME))
         ++p;
+    size_t scheme_len = (size_t)(p - t);
+    if (!((scheme_len == 4 && eq_nocase(t, "http", 4)) || (scheme_len == 5 && eq_nocase(t, "https", 5))))
+        return SW_E_BAD_TARGET;
     if (tend - p < 3 || p[0] != ':' || p[1] != '/' || p[2] != '/')
         return SW_E_BAD_TARGET;
     p += 3;
     const char *auth = p;
-    while (p < tend && *p != '/' && *p != '?') {
-        if (!(sw__ctype[(uint8_t)*p] & CT_HOST) && *p != '@')
-            return SW_E_BAD_TARGET;
+    while (p < tend && *p != '/' && *p != '?')
         ++p;
-    }
-    if (p == auth)
-        return SW_E_BAD_TARGET; /* http:///path has no host */
+    if (check_authority(auth, p) != 0)
+        return SW_E_BAD_TARGET;
     req->target_form = SW_FORM_ABSOLUTE;
+    /* RFC 9112 3.2.2: the target's authority is the request's host, and the Host field is ignored (parse_impl.h
+     * keeps this span instead of the field's) */
+    req->host.off = (uint32_t)(auth - buf);
+    req->host.len = (uint32_t)(p - auth);
     split_path_query(buf, p, tend, req);
     return 0;
 }

@@ -3,7 +3,7 @@
  * Included by scan_scalar.c, scan_sse42.c and scan_avx2.c after they define:
  *   SW_ISA        suffix of the generated names (scalar, sse42, avx2)
  *   SW_ISA_ATTR   function attribute enabling the ISA (empty for scalar)
- *   find_target_end(p, end, lo, &q)  first byte in [p, end) outside 0x21..0x7E, or end; *q = first '?' before it
+ *   find_target_end(p, end, lo, &q)  first byte in [p, end) outside CT_TARGET, or end; *q = first '?' before it
  *   scan_t                           the scanner's state over the field lines (a cached window of masks)
  *   scan_init(&s, p, end, lo)        prepares the state to scan from p (p < end)
  *   scan_name_end(&s, p, end, lo)    first non-tchar byte in [p, end), or end
@@ -295,7 +295,10 @@ SW_ISA_ATTR static int SW_FN(parse_request)(const char *buf, size_t len, const s
         return r;
     req->flags = fr.flags;
     req->content_length = fr.content_length;
-    req->host = fr.host;
+    if (SW_LIKELY(req->target_form != SW_FORM_ABSOLUTE))
+        req->host = fr.host;
+    else
+        req->flags |= SW_F_HOST; /* the target's authority, set by sw__classify_target (RFC 9112 3.2.2) */
     req->upgrade = fr.upgrade;
     return r;
 }

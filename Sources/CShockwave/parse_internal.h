@@ -21,7 +21,7 @@
 /* Character classes, one bit each, in sw__ctype[256]. */
 enum {
     CT_TCHAR = 1u << 0,  /* token character (RFC 9110 5.6.2) */
-    CT_TARGET = 1u << 1, /* allowed in a request target: 0x21..0x7E */
+    CT_TARGET = 1u << 1, /* allowed in a request target: 0x21..0x7E except '"', '#', '<', '>' (docs/parser.md) */
     CT_VALUE = 1u << 2,  /* allowed in a field value or reason phrase: HTAB, SP, VCHAR, obs-text */
     CT_HOST = 1u << 3,   /* allowed in a Host value: unreserved, sub-delims, ":", "[", "]", "%" */
     CT_DIGIT = 1u << 4,

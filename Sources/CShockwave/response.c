@@ -139,7 +139,7 @@ int sw_resp_start(sw_conn_t *c, int status) {
         APPEND_LIT(p, "\r\n");
     }
     c->out.len = (uint32_t)(p - c->out.data);
-    c->flags |= CF_RESP_STARTED;
+    c->flags = (c->flags & ~(uint32_t)(CF_RESP_NO_BODY | CF_RESP_RAW)) | CF_RESP_STARTED;
     c->resp_status = (uint32_t)status; /* the status, for the framing decisions in end_head */
     return 0;
 }
@@ -175,7 +175,10 @@ static bool status_has_body(int status) {
     return status >= 200 && status != 204 && status != 304;
 }
 
-/* Ends the header section: framing fields and the blank line. `len` < 0 means chunked. */
+/* Ends the header section: framing fields and the blank line. `len` < 0 means chunked. Decides, once for every
+ * body path (bytes, borrowed, file, chunks), whether body bytes may follow: CF_RESP_NO_BODY when the status has
+ * no content or the request was HEAD, so no path can put bytes on the wire that a client or proxy would read as
+ * the next response (response splitting). */
 static int end_head(sw_conn_t *c, int64_t len) {
     int status = (int)c->resp_status;
     if (!out_reserve(c, 64))
@@ -185,15 +188,27 @@ static int end_head(sw_conn_t *c, int64_t len) {
     if (c->stream == SB_ACTIVE && sw__conn_stream_blocks_keep_alive(c))
         c->flags &= ~(uint32_t)CF_KEEP_ALIVE; /* a streamed body left unread that is not worth discarding */
     char *p = c->out.data + c->out.len;
-    if (len < 0) {
-        APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
-    } else if (status_has_body(status)) {
-        APPEND_LIT(p, "Content-Length: ");
-        p = put_u64(p, (uint64_t)len);
-        APPEND_LIT(p, "\r\n");
+    if (SW_LIKELY(status_has_body(status))) {
+        if (len >= 0) {
+            /* also for HEAD: the length a GET would get (RFC 9110 9.3.2) */
+            APPEND_LIT(p, "Content-Length: ");
+            p = put_u64(p, (uint64_t)len);
+            APPEND_LIT(p, "\r\n");
+        } else if (!(c->flags & CF_HTTP10)) {
+            APPEND_LIT(p, "Transfer-Encoding: chunked\r\n");
+        } else if (!(c->flags & CF_HEAD_METHOD)) {
+            /* RFC 9112 6.1: no Transfer-Encoding to an HTTP/1.0 client, which cannot read chunks (a proxy would
+             * pass the framing on as body bytes). A stream of unknown length is delimited by the close. */
+            c->flags = (c->flags & ~(uint32_t)CF_KEEP_ALIVE) | CF_RESP_RAW;
+        }
+        if (c->flags & CF_HEAD_METHOD)
+            c->flags |= CF_RESP_NO_BODY;
+    } else {
+        /* 1xx, 204, 304: no content and no framing field (RFC 9110 8.6, 6.4.1), whatever the handler gave */
+        c->flags |= CF_RESP_NO_BODY;
     }
     if (!sw__conn_keep_alive(c)) {
-        if (!(c->flags & CF_HTTP10))
+        if (!(c->flags & CF_HTTP10) || (c->flags & CF_RESP_RAW))
             APPEND_LIT(p, "Connection: close\r\n");
     } else if (c->flags & CF_HTTP10) {
         APPEND_LIT(p, "Connection: keep-alive\r\n");
@@ -210,12 +225,10 @@ static void complete(sw_conn_t *c) {
 int sw_resp_body(sw_conn_t *c, const void *body, size_t len) {
     if (c->state != CS_HANDLER || !(c->flags & CF_RESP_STARTED) || (c->flags & CF_RESP_CHUNKED))
         return -1;
-    if (!status_has_body((int)c->resp_status))
-        len = 0;
     int r = end_head(c, (int64_t)len);
     if (r != 0)
         return r;
-    if (len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+    if (len > 0 && !(c->flags & CF_RESP_NO_BODY)) {
         r = sw__out_append(c, body, len);
         if (r != 0)
             return r;
@@ -256,10 +269,8 @@ int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*rel
             release(ctx);
         return -1;
     }
-    if (!status_has_body((int)c->resp_status))
-        len = 0;
     int r = end_head(c, (int64_t)len);
-    if (r == 0 && len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+    if (r == 0 && len > 0 && !(c->flags & CF_RESP_NO_BODY)) {
         /* Small bodies are copied: a memcpy of a few hundred bytes costs less than an iovec of their own, and
          * the copy keeps the segment array free. A borrowed segment also falls back to a copy when the array is
          * full (a deep pipeline of borrowed bodies), rather than failing the response. */
@@ -288,7 +299,7 @@ int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len) {
         return -1;
     }
     int r = end_head(c, (int64_t)len);
-    if (r == 0 && len > 0 && !(c->flags & CF_HEAD_METHOD)) {
+    if (r == 0 && len > 0 && !(c->flags & CF_RESP_NO_BODY)) {
         sw_seg_t s = {.kind = SEG_FILE, .len = len, .off = offset, .fd = fd};
         r = push_seg(c, &s);
         if (r == 0)
@@ -311,16 +322,21 @@ int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len) {
             return r;
         c->flags |= CF_RESP_CHUNKED;
     }
-    if (len == 0 || (c->flags & CF_HEAD_METHOD))
-        return 0; /* a zero-length chunk would end the body */
+    if (len == 0 || (c->flags & CF_RESP_NO_BODY))
+        return 0; /* a zero-length chunk would end the body; a response without content takes no bytes */
     if (!out_reserve(c, len + 20))
         return -ENOMEM;
     char *p = c->out.data + c->out.len;
-    p = put_hex(p, len);
-    APPEND_LIT(p, "\r\n");
-    memcpy(p, data, len);
-    p += len;
-    APPEND_LIT(p, "\r\n");
+    if (SW_UNLIKELY(c->flags & CF_RESP_RAW)) {
+        memcpy(p, data, len); /* HTTP/1.0: the bytes as they are, the close ends them */
+        p += len;
+    } else {
+        p = put_hex(p, len);
+        APPEND_LIT(p, "\r\n");
+        memcpy(p, data, len);
+        p += len;
+        APPEND_LIT(p, "\r\n");
+    }
     c->out.len = (uint32_t)(p - c->out.data);
     /* Stream: send what we have now, also from a handler that is still running. */
     if (c->out.len >= 16384)
@@ -336,7 +352,7 @@ int sw_resp_chunk_end(sw_conn_t *c) {
         if (r != 0)
             return r;
     }
-    if (!(c->flags & CF_HEAD_METHOD)) {
+    if (!(c->flags & (CF_RESP_NO_BODY | CF_RESP_RAW))) {
         int r = sw__out_append(c, "0\r\n\r\n", 5);
         if (r != 0)
             return r;

@@ -8,16 +8,17 @@
 #define SW_ISA avx2
 #define SW_ISA_ATTR __attribute__((target("avx2")))
 
-/* Byte classes by nibble: a byte is a tchar iff lo_tbl[b & 15] & hi_tbl[b >> 4] != 0 (rows 0x20..0x7F get one
- * bit each; control and non-ASCII rows are 0). Derived from the tchar set of RFC 9110 5.6.2. */
-#define TCHAR_LO 0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x3e, 0x3d, 0x15, 0x34, 0x15, 0x3d, 0x1c
-#define TCHAR_HI 0x00, 0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+#include "ctype_simd.h" /* TCHAR_LO/HI, TARGET_LO/HI: nibble tables generated with ctype.c */
 
-/* Bit i set when byte i is outside 0x21..0x7E (signed compares: bytes >= 0x80 are negative). */
+/* Bit i set when byte i cannot be in a request target (CT_TARGET): a control, SP, '"', '#', '<', '>', DEL or
+ * non-ASCII. A nibble lookup, as for tokens, so the set is the generated one. */
 SW_ISA_ATTR static inline unsigned target_mask(__m256i v) {
-    __m256i ok = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x20)),
-                                  _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7F), v));
-    return (unsigned)_mm256_movemask_epi8(ok) ^ 0xFFFFFFFFu;
+    const __m256i lo_tbl = _mm256_setr_epi8(TARGET_LO, TARGET_LO), hi_tbl = _mm256_setr_epi8(TARGET_HI, TARGET_HI);
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    __m256i lo = _mm256_shuffle_epi8(lo_tbl, _mm256_and_si256(v, nib));
+    __m256i hi = _mm256_shuffle_epi8(hi_tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+    __m256i none = _mm256_cmpeq_epi8(_mm256_and_si256(lo, hi), _mm256_setzero_si256());
+    return (unsigned)_mm256_movemask_epi8(none);
 }
 
 /* Bit i set when byte i is not HTAB, SP, VCHAR or obs-text: a control other than HTAB, or DEL. */

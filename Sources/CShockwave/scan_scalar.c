@@ -18,8 +18,12 @@ static inline const char *find_target_end(const char *p, const char *end, const 
     (void)lo;
     for (; end - p >= 8; p += 8) {
         uint64_t x = sw__load8(p);
-        if (has_less(x, 0x21) | (x & HIGHS) | has_byte(x, 0x7F) | (*q == NULL ? has_byte(x, '?') : 0))
-            break; /* let the byte loop below find which one */
+        /* A word with a byte outside CT_TARGET, or a '?', goes to the byte loop (which decides exactly). Four tests,
+         * as many as for 0x21..0x7E alone: below 0x24 takes SP, controls, '"' and '#' (and '!', rare before the
+         * query); 0x3C..0x3F takes '<' and '>' with the '?' (and '=', rare before the query); then non-ASCII and
+         * DEL. */
+        if (has_less(x, 0x24) | (x & HIGHS) | has_byte(x, 0x7F) | has_less(x ^ (ONES * 0x3C), 4))
+            break;
     }
     for (; p < end; p++) {
         if (!(sw__ctype[(uint8_t)*p] & CT_TARGET))

@@ -100,6 +100,9 @@ enum {
     CF_DONE_PINNED = 1u << 14,   /* the response completed while pinned: the request ends at the last unpin */
     CF_OUT_PAUSED = 1u << 15,    /* too much output queued: no more requests are read or parsed until it is sent */
     CF_RESUMING = 1u << 16,      /* inside resume_output (conn.c): a nested call leaves the work to the outer one */
+    CF_RESP_NO_BODY = 1u << 17,  /* the response's head is out and it has no body (HEAD, 1xx, 204, 304): every
+                                    body call drops its bytes (response.c, end_head) */
+    CF_RESP_RAW = 1u << 18,      /* a streamed response to HTTP/1.0: chunks go out unframed, the close ends it */
 };
 
 struct sw_conn {
@@ -142,6 +145,8 @@ struct sw_conn {
     uint64_t drained;     /* CS_DRAIN: bytes discarded */
     void (*sb_wake)(void *);
     void *sb_ctx;
+    void (*on_closed)(void *); /* sw_conn_on_close: told once when the connection closes under a pending answer */
+    void *on_closed_ctx;
 
     /* Body rate (slow POST): body bytes received in the current window, the window's active time before the
      * current wait began, and when that wait began. The window's clock runs only while the server waits for

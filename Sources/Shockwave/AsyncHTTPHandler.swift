@@ -22,8 +22,11 @@
 /// keep `handle` nonisolated (do not isolate it to the main actor or another global actor), which the compiler
 /// enforces for the `inout` writer.
 ///
-/// Graceful shutdown waits for handlers still running, even past its deadline (their connections are closed
-/// at the deadline, so their responses go nowhere): a handler that never returns keeps ``Server/wait()`` waiting.
+/// When the connection closes under a running handler — the client reset it or hung up, or the shutdown
+/// deadline closed it — the handler's task is **cancelled**: `Task.sleep`, `Task.checkCancellation()` and most
+/// async I/O throw `CancellationError` at once, so it stops working for nobody. (A client that only half-closes,
+/// sending FIN after its request, still gets its answer: HTTP/1.1 allows that.) Graceful shutdown waits for
+/// handlers until they return: one that ignores cancellation keeps ``Server/wait()`` waiting.
 ///
 /// Bodies are buffered whole before `handle` runs, up to ``ServerConfiguration/Limits/maxBody``, unless
 /// ``bodyMode(for:)`` asks for a request's body to be streamed: then `handle` runs as soon as the head is parsed

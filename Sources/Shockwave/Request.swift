@@ -126,7 +126,9 @@ public struct Request: ~Copyable {
     /// when the handler streams it (``RequestBodyMode/streamed``; read it with ``readBodyChunk()`` then).
     @inlinable public var body: ByteView { ByteView(start: bodyStart, count: bodyCount) }
 
-    /// The `Host` field's value, or `nil` when absent (allowed in HTTP/1.0 only).
+    /// The host the request is for: the `Host` field's value, or `nil` when absent (allowed in HTTP/1.0 only). For
+    /// an absolute-form target (`GET http://example.com/x`) it is the target's authority (`example.com`, with the
+    /// port when one is given), whatever the `Host` field says (RFC 9112 3.2.2).
     public var host: ByteView? { flags & UInt32(SW_F_HOST) != 0 ? bytes(hostExtent) : nil }
 
     /// Whether the target has a `?` (the query may still be empty).

@@ -62,6 +62,11 @@ let requestTrampoline: sw_on_request_fn = { user, connection, request in
     }
 }
 
+/// The close hook of a pending connection: cancels the handler's task (its `UnsafeCurrentTask` is the context).
+private let cancelTaskOnClose: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
+    unsafeBitCast(context.unsafelyUnwrapped, to: UnsafeCurrentTask.self).cancel()
+}
+
 /// The C callback for heads announcing a body, set only for dispatchers that choose body modes.
 let headTrampoline: sw_on_head_fn = { user, connection, request, limit in
     Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
@@ -124,6 +129,14 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
             sw_conn_unpin(connection)
         }
         guard sw_conn_is_open(connection) != 0 else { return }
+        // When the connection closes under the handler (the client went away, the shutdown deadline), its task is
+        // cancelled: the handler stops at its next cancellation point instead of working for nobody (and keeping
+        // a shutdown waiting). The task is alive while this function runs, which clears the hook before it ends.
+        withUnsafeCurrentTask { task in
+            guard let task else { return }
+            sw_conn_on_close(connection, cancelTaskOnClose, unsafeBitCast(task, to: UnsafeMutableRawPointer.self))
+        }
+        defer { sw_conn_on_close(connection, nil, nil) }
         let request = withUnsafePointer(to: pending.view) {
             Request($0, connection: connection, loopIndex: pending.loopIndex)
         }

@@ -50,7 +50,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         /// Bytes of a buffered request body, after de-chunking. Over it: 413 — sent before reading any of the body
         /// when `Content-Length` announces it. A body is buffered whole before the handler runs, so this bounds
         /// the memory a request can take; a handler that needs larger bodies streams them (see
-        /// ``RequestBodyMode``), and this limit does not apply to those. Default 4 MiB (4194304).
+        /// ``RequestBodyMode``), and this limit does not apply to those. 0 accepts no body bytes at all, with
+        /// `Content-Length` or chunked alike (an empty body is fine). Default 4 MiB (4194304).
         public var maxBody: Int = 4 << 20
         /// Bytes of a streamed request body (after de-chunking) when the handler's ``RequestBodyMode/streamed``
         /// names no limit of its own, or `nil` for no limit. Over it: 413 — before reading when `Content-Length`

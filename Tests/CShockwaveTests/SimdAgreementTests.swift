@@ -28,7 +28,7 @@ struct XorShift {
 /// Bytes that sit on the parser's decision points.
 private let specialBytes: [UInt8] = [
     0x00, 0x01, 0x08, 0x09, 0x0A, 0x0B, 0x0D, 0x1F, 0x20, 0x22, 0x28, 0x2C, 0x2F, 0x3A, 0x3B, 0x3F, 0x40, 0x7F,
-    0x80, 0xA0, 0xC3, 0xFE, 0xFF, 0x5C, 0x7B, 0x2D, 0x2A, 0x3D,
+    0x80, 0xA0, 0xC3, 0xFE, 0xFF, 0x5C, 0x7B, 0x2D, 0x2A, 0x3D, 0x23, 0x3C, 0x3E,
 ]
 
 /// Field lines that trigger the framing rules when spliced in.
@@ -251,13 +251,20 @@ private func randomBytes(_ rng: inout XorShift) -> [UInt8] {
     }
 }
 
-/// A request built from random parts: a random token method, a random VCHAR target, Host, and 0..8 field
-/// lines with random token names and random values (VCHAR, SP, HTAB, obs-text) of 0..150 bytes. Half of
-/// them get one or two bytes replaced by a special byte, so many heads parse and the rest fail anywhere.
+/// A request built from random parts: a random token method, a random target (target bytes, one in eight with a
+/// byte a target may not hold), Host, and 0..8 field lines with random token names and random values (VCHAR, SP,
+/// HTAB, obs-text) of 0..150 bytes. Half of them get one or two bytes replaced by a special byte, so many heads
+/// parse and the rest fail anywhere.
 private func randomStructuredRequest(_ rng: inout XorShift) -> [UInt8] {
     let tchars = latin1("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
     func token(_ n: Int) -> [UInt8] { (0..<n).map { _ in tchars[rng.below(tchars.count)] } }
-    func vchars(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(0x21 + rng.below(94)) } }
+    // target bytes (docs/parser.md); now and then one a target may not hold, so both outcomes stay common
+    let targetBytes = (0x21...0x7E).map(UInt8.init).filter { !latin1("\"#<>").contains($0) }
+    func target(_ n: Int) -> [UInt8] {
+        var t = (0..<n).map { _ in targetBytes[rng.below(targetBytes.count)] }
+        if n > 0 && rng.chance(8) { t[rng.below(n)] = latin1("\"#<>")[rng.below(4)] }
+        return t
+    }
     func value(_ n: Int) -> [UInt8] {
         (0..<n).map { i in
             switch rng.below(16) {
@@ -270,7 +277,7 @@ private func randomStructuredRequest(_ rng: inout XorShift) -> [UInt8] {
     }
     var out = [UInt8]()
     out += rng.chance(3) ? latin1("GET") : token(1 + rng.below(12))
-    out += [0x20, 0x2F] + vchars(rng.below(100)) + latin1(" HTTP/1.1\r\nHost: ") + latin1("example.com") + crlf
+    out += [0x20, 0x2F] + target(rng.below(100)) + latin1(" HTTP/1.1\r\nHost: ") + latin1("example.com") + crlf
     for _ in 0..<rng.below(9) {
         out += token(1 + rng.below(30)) + [0x3A] + value(rng.below(151)) + crlf
     }

@@ -498,3 +498,56 @@ final class KeptBodyChunks: @unchecked Sendable {
         }
     }
 }
+
+@Suite struct HandlerCancellationTests {
+    /// A handler that waits long: the events say whether its wait was cancelled.
+    static func sleeper(_ events: BodyEvents) -> AsyncClosureHandler {
+        AsyncClosureHandler { request, response in
+            events.record("started")
+            do {
+                try await Task.sleep(for: .seconds(30))
+                events.record("slept")
+            } catch is CancellationError {
+                events.record("cancelled")
+            }
+            response.body("late")
+        }
+    }
+
+    static func wait(for event: String, in events: BodyEvents, ms: Int) -> Bool {
+        for _ in 0..<(ms / 10) {
+            if events.all.contains(event) { return true }
+            usleep(10_000)
+        }
+        return events.all.contains(event)
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func aHandlerWhoseClientWentAwayIsCancelled(_ backend: TestBackend) throws {
+        let events = BodyEvents()
+        try withServer(backend, configure: { $0.loops = 1 }, make: { Server(configuration: $0, handler: Self.sleeper(events)) }) { server in
+            let client = try SocketClient(port: server.port)
+            try client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(Self.wait(for: "started", in: events, ms: 2000))
+            client.reset()
+            #expect(Self.wait(for: "cancelled", in: events, ms: 2000), "\(events.all)")
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases)
+    func theShutdownDeadlineCancelsHandlersStillRunning(_ backend: TestBackend) throws {
+        let events = BodyEvents()
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, loops: 1, backend: backend.configuration)
+        configuration.loops = 1
+        let server = Server(configuration: configuration, handler: Self.sleeper(events))
+        try startOrSkip(server, backend)
+        let client = try SocketClient(port: server.port)
+        try client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(Self.wait(for: "started", in: events, ms: 2000))
+        let start = ContinuousClock.now
+        server.shutdown(deadline: .milliseconds(100))
+        server.wait()  // before: waited for the 30 s sleep
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(events.all.contains("cancelled"), "\(events.all)")
+    }
+}

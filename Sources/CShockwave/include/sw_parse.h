@@ -24,9 +24,10 @@ typedef enum sw_error {
     /* request line */
     SW_E_BAD_METHOD = -2,          /* 400: empty method or a non-token character in it */
     SW_E_BAD_REQUEST_LINE = -3,    /* 400: not exactly `method SP target SP version CRLF` */
-    SW_E_BAD_TARGET = -4,          /* 400: a byte outside 0x21..0x7E in the target, or a form the method
-                                      forbids (`*` only with OPTIONS; authority-form only, and always, with
-                                      CONNECT; origin-form must start with `/`) */
+    SW_E_BAD_TARGET = -4,          /* 400: a byte outside 0x21..0x7E in the target, or `"`, `#`, `<`, `>`; a
+                                      form the method forbids (`*` only with OPTIONS; authority-form only, and
+                                      always, with CONNECT; origin-form must start with `/`); an absolute-form
+                                      with a scheme other than http/https, userinfo or no host */
     SW_E_BAD_VERSION = -5,         /* 400: not `HTTP/` DIGIT `.` DIGIT */
     SW_E_VERSION_NOT_SUPPORTED = -6, /* 505: a well-formed version other than HTTP/1.x */
     SW_E_URI_TOO_LONG = -7,        /* 414: target longer than limits->max_target */
@@ -117,7 +118,7 @@ typedef enum sw_method {
 
 typedef enum sw_target_form {
     SW_FORM_ORIGIN = 0,    /* /path?query */
-    SW_FORM_ABSOLUTE = 1,  /* http://host/path?query; path and query are taken from it */
+    SW_FORM_ABSOLUTE = 1,  /* http://host/path?query (http or https); path, query and host are taken from it */
     SW_FORM_AUTHORITY = 2, /* host:port, CONNECT only; path and query are empty */
     SW_FORM_ASTERISK = 3,  /* *, OPTIONS only; path is the `*` */
 } sw_target_form_t;
@@ -132,7 +133,7 @@ enum {
     SW_F_UPGRADE = 1u << 5,         /* an Upgrade field is present (see `upgrade`) */
     SW_F_EXPECT_CONTINUE = 1u << 6, /* Expect: 100-continue */
     SW_F_HAS_QUERY = 1u << 7,       /* the target has a `?` (query may still be empty) */
-    SW_F_HOST = 1u << 8,            /* a Host field is present (see `host`) */
+    SW_F_HOST = 1u << 8,            /* a Host field is present, or the target is absolute-form (see `host`) */
     SW_F_KEEP_ALIVE = 1u << 9,      /* the connection persists after this message: HTTP/1.1 without
                                        `close`, or HTTP/1.0 with `keep-alive` (RFC 9112 9.3) */
 };
@@ -150,7 +151,9 @@ typedef struct sw_request {
     sw_span_t path;          /* origin/absolute form: from the first `/` up to `?`; may be empty for an
                                 absolute-form target without a path (meaning `/`) */
     sw_span_t query;         /* after `?` (excluded) to the end of the target */
-    sw_span_t host;          /* Host value, when flags & SW_F_HOST */
+    sw_span_t host;          /* when flags & SW_F_HOST: the host the request is for. The authority of an
+                                absolute-form target (RFC 9112 3.2.2: the Host field is then ignored, though
+                                still required in HTTP/1.1 and checked), else the Host value */
     sw_span_t upgrade;       /* Upgrade value, when flags & SW_F_UPGRADE */
     uint8_t method_id;       /* sw_method_t */
     uint8_t version_minor;   /* 0 or 1 (HTTP/1.2..1.9 are accepted and reported as 1) */

@@ -74,7 +74,10 @@ typedef struct sw_server_config {
     uint8_t tcp_quickack;           /* default 0 */
     uint8_t reserved_;
     sw_limits_t limits;             /* head limits (sw_default_limits) */
-    uint64_t max_body;              /* default 4 MiB; larger buffered bodies get 413 */
+    uint64_t max_body;              /* default 4 MiB: larger buffered bodies (after de-chunking) get 413, before
+                                       reading when Content-Length says so; 0 = no body bytes at all (an empty
+                                       body, `Content-Length: 0` or only the last chunk, is fine), whatever the
+                                       framing */
     uint64_t max_stream_body;       /* default 1 GiB (UINT64_MAX = none): preset limit of a streamed body */
     uint32_t max_conns;             /* default 16384 for the whole server */
     uint32_t max_requests_per_conn; /* 0 = no limit */
@@ -140,17 +143,21 @@ int sw_resp_start(sw_conn_t *c, int status);
 int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *value, size_t value_len);
 int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct);
 /* Ends the response with a body (copied), adding Content-Length and, when the connection closes, Connection:
- * close. A HEAD request gets the same headers and no body. */
+ * close. A HEAD request gets the same headers and no body. A status without content (1xx, 204, 304) gets neither
+ * body nor Content-Length, whatever is passed; this holds for every body call below (borrowed, file, chunks). */
 int sw_resp_body(sw_conn_t *c, const void *body, size_t len);
 /* As sw_resp_body, but the bytes are sent from where they are, not copied: `release(ctx)` is called on the
  * loop thread once they are sent or the connection is gone (at once for bodies of 512 bytes or less, which are
  * copied because that is cheaper than an iovec of their own). For static data pass release = NULL. */
 int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx);
 /* Streaming: after sw_resp_start and headers, sends the head with Transfer-Encoding: chunked; then chunks;
- * sw_resp_chunk_end sends the last chunk and completes the response. */
+ * sw_resp_chunk_end sends the last chunk and completes the response. To an HTTP/1.0 client (which cannot read
+ * chunks, RFC 9112 6.1) the head has no Transfer-Encoding but `Connection: close`, the bytes go out unframed and
+ * the connection closes after them. A HEAD request or a status without content gets the head only. */
 int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len);
 int sw_resp_chunk_end(sw_conn_t *c);
-/* A file range, sent with sendfile after the head. The fd is closed when sent or on error. */
+/* A file range, sent with sendfile after the head. The fd is closed when sent or on error, and at once when the
+ * response has no body (HEAD: the head says Content-Length `len`; 1xx, 204, 304: no Content-Length). */
 int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
 
 /* For answers that come later (SW_PENDING), loop thread only. A pin keeps the connection's struct, buffers and
@@ -166,6 +173,11 @@ void sw_conn_unpin(sw_conn_t *c);
 int sw_conn_keep_request(sw_conn_t *c);
 /* 1 while the connection is open, 0 once it is closed (then sw_resp_* calls on it do nothing useful). */
 int sw_conn_is_open(const sw_conn_t *c);
+/* For answers that come later, loop thread only: `fn(ctx)` is called once, on the loop thread, when the
+ * connection closes before the code answering it is done — the client went away, or the shutdown deadline
+ * closed it — so that code can stop (Shockwave cancels the handler's task). NULL clears it; set and clear it
+ * while the connection is pinned. `fn` must not call sw_conn_* or sw_resp_* itself. */
+void sw_conn_on_close(sw_conn_t *c, void (*fn)(void *ctx), void *ctx);
 /* Ends a pending response that cannot be completed (its handler failed): a 500 when none of it was sent yet,
  * else the connection closes after what was sent. Loop thread only; does nothing on a closed connection. */
 void sw_resp_abort(sw_conn_t *c);
