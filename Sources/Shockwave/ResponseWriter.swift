@@ -236,7 +236,8 @@ public struct ResponseWriter: ~Copyable {
 
     /// Finishes the response with `length` bytes of the open file `descriptor` from `offset`, sent by
     /// `sendfile` from the page cache without passing through user space. The response takes the descriptor:
-    /// it is closed once sent, or at once if the response cannot take it. For `HEAD` only the head is sent.
+    /// it is closed once sent, or at once if the response cannot take it. For `HEAD`, 204 and 304 only the head
+    /// is sent (and the descriptor closed).
     public mutating func file(descriptor: Int32, offset: UInt64 = 0, length: UInt64) {
         guard phase != .streaming, startIfNeeded() else {
             close(descriptor)
@@ -269,7 +270,9 @@ public struct ResponseWriter: ~Copyable {
 
     /// Sends `text`'s UTF-8 bytes as one chunk of a chunked body. The first call sends the head with
     /// `Transfer-Encoding: chunked`; output is flushed as it grows, so long streams leave while the handler
-    /// runs. Empty chunks are skipped (an empty chunk would end the body).
+    /// runs. Empty chunks are skipped (an empty chunk would end the body). An HTTP/1.0 client, which cannot read
+    /// chunked framing, gets the bytes close-delimited instead (`Connection: close`, the connection closes after
+    /// the body); a response to HEAD, or with status 204 or 304, gets the head only.
     public mutating func writeChunk(_ text: String) {
         var text = text
         text.withUTF8 { writeChunkBytes(UnsafeRawBufferPointer($0)) }
