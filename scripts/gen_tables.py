@@ -6,8 +6,6 @@
 
 Writes, relative to the repository root:
     Sources/CShockwave/status_table.c          status lines and reason phrases, sw_status_line & co.
-    Sources/CShockwave/include/sw_header_ids.h enum sw_header_id
-    Sources/CShockwave/header_names.c          sw_header_id, sw_header_name
 
 Standard library only; the output depends on nothing but this file, so every run writes the same bytes.
 
@@ -24,15 +22,6 @@ and every client accepts, since clients must ignore the reason phrase):
     expire unless an RFC makes them permanent; add them here when one does.
 Kept although deprecated, because they are still registered and a peer may still send them: 305 Use Proxy and
 510 Not Extended (marked OBSOLETED by IANA since RFC 2774 went Historic).
-
-What is in the field-name table, and why
-----------------------------------------
-Every field name of the HPACK static table (RFC 7541 Appendix A) except the five pseudo-header fields
-(:authority, :method, :path, :scheme, :status): those are not HTTP fields (RFC 9113 8.3), contain a byte that
-is not a tchar, and so can never reach sw_header_id from an HTTP/1.1 head. Then the fields an HTTP/1.1 server
-acts on (connection management, framing, upgrades), and those that common clients, browsers and proxies send
-on most requests or that common responses carry. Ids are assigned in order of the lower-case name, so adding a
-name renumbers the ids after it: store names, never id numbers.
 """
 
 import argparse
@@ -110,40 +99,9 @@ STATUS_CODES = [
     (511, "Network Authentication Required"),  # RFC 6585
 ]
 
-# Canonical spellings. The first block is RFC 7541 Appendix A (indices 15..61), in its order.
-HPACK_FIELDS = [
-    "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges", "Accept",
-    "Access-Control-Allow-Origin", "Age", "Allow", "Authorization", "Cache-Control", "Content-Disposition",
-    "Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range", "Content-Type",
-    "Cookie", "Date", "ETag", "Expect", "Expires", "From", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
-    "If-Range", "If-Unmodified-Since", "Last-Modified", "Link", "Location", "Max-Forwards", "Proxy-Authenticate",
-    "Proxy-Authorization", "Range", "Referer", "Refresh", "Retry-After", "Server", "Set-Cookie",
-    "Strict-Transport-Security", "Transfer-Encoding", "User-Agent", "Vary", "Via", "WWW-Authenticate",
-]
-OTHER_FIELDS = [
-    # connection management and framing (RFC 9110 7.6-7.8, 10.1.1; RFC 9112)
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "HTTP2-Settings",
-    # WebSocket handshake (RFC 6455)
-    "Sec-WebSocket-Accept", "Sec-WebSocket-Extensions", "Sec-WebSocket-Key", "Sec-WebSocket-Protocol",
-    "Sec-WebSocket-Version",
-    # proxies and load balancers
-    "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "X-Request-Id",
-    "Traceparent", "Tracestate",
-    # CORS (Fetch standard)
-    "Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers", "Access-Control-Allow-Methods",
-    "Access-Control-Expose-Headers", "Access-Control-Max-Age", "Access-Control-Request-Headers",
-    "Access-Control-Request-Method",
-    # sent by browsers on most requests
-    "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-CH-UA", "Sec-CH-UA-Mobile",
-    "Sec-CH-UA-Platform", "Upgrade-Insecure-Requests", "DNT", "Pragma", "Priority", "Early-Data",
-    # common response fields
-    "Alt-Svc", "Content-Security-Policy", "Referrer-Policy", "X-Content-Type-Options", "X-Frame-Options",
-]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATUS_C = "Sources/CShockwave/status_table.c"
-IDS_H = "Sources/CShockwave/include/sw_header_ids.h"
-NAMES_C = "Sources/CShockwave/header_names.c"
 
 STATUS_LINE_MAX = 64  # SW_STATUS_LINE_MAX in sw_tables.h
 FIRST_STATUS, STATUS_SPAN = 100, 500  # the table covers 100..599
@@ -255,164 +213,9 @@ const char *sw_reason_phrase(int status) {
 """
 
 
-def header_fields():
-    names = HPACK_FIELDS + OTHER_FIELDS
-    lower = [n.lower() for n in names]
-    assert len(set(lower)) == len(lower), "duplicate field name"
-    for n in lower:
-        # header_names.c folds case with the 0x40 bit (see match_name): only letters may have it.
-        assert n and all(c.isascii() and (c.isalnum() or c == "-") for c in n), n
-        assert len(n) < 256
-    return sorted(names, key=str.lower)
-
-
-def enum_name(name):
-    return "SW_HDR_" + name.upper().replace("-", "_")
-
-
-def gen_header_ids():
-    names = header_fields()
-    width = max(len(enum_name(n)) for n in names) + 1
-    out = [HEADER]
-    out.append(
-        "/* Ids of common field names, for sw_header_id and sw_header_name (sw_tables.h). Numbered in order of the\n"
-        " * lower-case name, so adding a name renumbers the ones after it: store names, never id numbers. */\n"
-    )
-    out.append("#ifndef SW_HEADER_IDS_H\n#define SW_HEADER_IDS_H\n\n")
-    out.append("enum sw_header_id {\n")
-    out.append("    SW_HDR_UNKNOWN = 0,\n")
-    for n in names:
-        out.append("    %s /* %s */\n" % ((enum_name(n) + ",").ljust(width), n))
-    out.append("    %s /* one past the last id */\n" % "SW_HDR_COUNT_".ljust(width))
-    out.append("};\n\n#endif\n")
-    return "".join(out)
-
-
-def pick_position(group):
-    """The byte position whose (lower-case) values tell the most names of `group` apart; the first on ties."""
-    length = len(group[0])
-    return max(range(length), key=lambda p: (len({n.lower()[p] for n in group}), -p))
-
-
-def gen_header_names():
-    names = header_fields()
-    ids = {n: i + 1 for i, n in enumerate(names)}
-
-    out = [HEADER]
-    out.append(
-        "/* Field-name lookup: a switch on the length, then on one byte that tells apart the names of that length,\n"
-        " * then one case-insensitive compare of the whole name, a word at a time. No allocation, no locale, and\n"
-        " * nothing read outside [name, name + len). */\n"
-    )
-    out.append("#include <string.h>\n\n#include \"sw_tables.h\"\n\n")
-    out.append("_Static_assert(SW_HDR_COUNT_ == %d, \"sw_header_ids.h and header_names.c are out of step: rerun "
-               "scripts/gen_tables.py\");\n\n" % (len(names) + 1))
-
-    out.append(FORMAT_OFF + "\n")
-    out.append("/* Canonical spellings, NUL-terminated; entry 0 (SW_HDR_UNKNOWN) is \"\". */\n")
-    out.append("static const char canonical[] =\n    \"\\0\"\n")
-    for i, n in enumerate(names):
-        out.append('    %s "\\0"%s\n' % (c_string(n), ";" if i == len(names) - 1 else ""))
-    out.append("\n/* The same names in lower case, at the same offsets. */\n")
-    out.append("static const char lower[] =\n    \"\\0\"\n")
-    for i, n in enumerate(names):
-        out.append('    %s "\\0"%s\n' % (c_string(n.lower()), ";" if i == len(names) - 1 else ""))
-    out.append("\nstruct name_span {\n    uint16_t off;\n    uint8_t len;\n};\n\n")
-    out.append("static const struct name_span spans[SW_HDR_COUNT_] = {\n    [SW_HDR_UNKNOWN] = {0, 0},\n")
-    off = 1
-    for n in names:
-        out.append("    [%s] = {%d, %d},\n" % (enum_name(n), off, len(n)))
-        off += len(n) + 1
-    assert off < 65536
-    out.append("};\n/* clang-format on */\n\n")
-    out.append(MATCH_FUNCTION)
-
-    out.append("int sw_header_id(const char *name, size_t len) {\n")
-    out.append("    int id;\n")
-    out.append(
-        "    /* The inner switches fold case with | 0x20, which is exact for letters; for '-' and digits it can let a\n"
-        "     * wrong byte through (CR | 0x20 is '-'), and match_name, which compares exactly, turns it away. */\n"
-    )
-    out.append("    switch (len) {\n")
-    by_len = {}
-    for n in names:
-        by_len.setdefault(len(n), []).append(n)
-    for length in sorted(by_len):
-        group = by_len[length]
-        out.append("    case %d:\n" % length)
-        if len(group) == 1:
-            out.append("        id = %s;\n        break;\n" % enum_name(group[0]))
-            continue
-        p = pick_position(group)
-        out.append("        switch ((unsigned char)name[%d] | 0x20) {\n" % p)
-        by_byte = {}
-        for n in group:
-            by_byte.setdefault(n.lower()[p], []).append(n)
-        for ch in sorted(by_byte):
-            cands = by_byte[ch]
-            out.append("        case '%s':\n" % ch)
-            for n in cands[:-1]:
-                out.append("            if (match_name(name, len, %s))\n                return %s;\n"
-                           % (enum_name(n), enum_name(n)))
-            out.append("            id = %s;\n            break;\n" % enum_name(cands[-1]))
-        out.append("        default:\n            return SW_HDR_UNKNOWN;\n        }\n        break;\n")
-    out.append("    default:\n        return SW_HDR_UNKNOWN;\n    }\n")
-    out.append("    return match_name(name, len, id) ? id : SW_HDR_UNKNOWN;\n}\n\n")
-
-    out.append(NAME_FUNCTION)
-    return "".join(out)
-
-
-MATCH_FUNCTION = r"""static inline uint64_t load64(const char *p) {
-    uint64_t v;
-    memcpy(&v, p, sizeof v); /* unaligned, and the same byte order for all three operands below */
-    return v;
-}
-
-/* Whether [name, name + len) is the name of `id` in any letter case; len is that name's length. A table name has
- * only letters, digits and '-', and of these only letters have bit 0x40 set, so (want & 0x40...) >> 1 is the
- * 0x20 case bit at exactly the letter positions: OR-ing it into the input folds 'A'..'Z' onto 'a'..'z' and
- * leaves every other byte to be compared exactly. */
-static inline int match_name(const char *name, size_t len, int id) {
-    const char *want = lower + spans[id].off;
-    const uint64_t bit6 = 0x4040404040404040u;
-    if (len < 8) {
-        for (size_t i = 0; i < len; i++) {
-            unsigned char w = (unsigned char)want[i];
-            if (((unsigned char)name[i] | ((w & 0x40u) >> 1)) != w)
-                return 0;
-        }
-        return 1;
-    }
-    size_t i = 0;
-    for (; i + 8 < len; i += 8) {
-        uint64_t w = load64(want + i);
-        if ((load64(name + i) | ((w & bit6) >> 1)) != w)
-            return 0;
-    }
-    /* The last word ends at len and may overlap the previous one: never a read past the end. */
-    uint64_t w = load64(want + len - 8);
-    return (load64(name + len - 8) | ((w & bit6) >> 1)) == w;
-}
-
-"""
-
-NAME_FUNCTION = r"""const char *sw_header_name(int id, size_t *len) {
-    if (id <= SW_HDR_UNKNOWN || id >= SW_HDR_COUNT_) {
-        *len = 0;
-        return NULL;
-    }
-    *len = spans[id].len;
-    return canonical + spans[id].off;
-}
-"""
-
-
 def outputs():
     return {
         STATUS_C: gen_status_table(),
-        IDS_H: gen_header_ids(),
-        NAMES_C: gen_header_names(),
     }
 
 

@@ -226,7 +226,3 @@ bool sw__loop_done(sw_loop_t *l) {
 uint32_t sw_loop_index(const sw_loop_t *l) {
     return l->index;
 }
-
-sw_loop_t *sw_conn_loop(sw_conn_t *c) {
-    return c->loop;
-}

@@ -157,7 +157,7 @@ static void on_conn_event(sw_loop_t *l, sw_conn_t *c, uint32_t events) {
     if (events & (EPOLLERR | EPOLLHUP)) {
         /* Reset or hung up. Unread input is still read first — unless a handler is answering later: reading is
          * paused then, and nothing can reach the peer, so close now, which tells the handler (sw_conn_on_close). */
-        if (!(events & EPOLLIN) || c->state == CS_HANDLER) {
+        if (!(events & EPOLLIN) || sw__conn_answering(c)) {
             do_close(l, c);
             return;
         }
@@ -252,11 +252,6 @@ static void ep_run(sw_loop_t *l) {
     }
 }
 
-static void ep_conn_opened(sw_loop_t *l, sw_conn_t *c) {
-    (void)l;
-    (void)c; /* registered in accept_all; the first edge reports data already there */
-}
-
 static void ep_want_write(sw_loop_t *l, sw_conn_t *c) {
     (void)l;
     if (!(c->flags & CF_WANT_WRITE))
@@ -295,7 +290,6 @@ const sw_backend_ops_t sw__backend_epoll = {
     .init = ep_init,
     .run = ep_run,
     .destroy = ep_destroy,
-    .conn_opened = ep_conn_opened,
     .want_write = ep_want_write,
     .want_read = ep_want_read,
     .close = do_close,

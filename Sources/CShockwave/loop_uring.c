@@ -1,6 +1,6 @@
 /* The io_uring backend: multishot accept, one recv and at most one send in flight per connection, everything a
  * loop turn prepares submitted together with the wait for completions (one io_uring_enter per turn). It drives
- * the same connection logic as the epoll backend (conn.c): completions feed sw__conn_on_read and
+ * the same transport as the epoll backend (transport.c): completions feed sw__conn_on_read and
  * sw__conn_on_written.
  *
  * Reads: a connection waiting for a new request holds no input buffer. Its recv picks one from the loop's
@@ -355,13 +355,13 @@ static void arm_recv(sw_loop_t *l, sw_conn_t *c, bool drained) {
     char *at = NULL;
     uint32_t space;
     /* between requests, with nothing buffered: read into a provided buffer and hold none while waiting */
-    bool select = s->br != NULL && c->state != CS_HANDLER && sw__conn_release_input(c);
+    bool select = s->br != NULL && !sw__conn_answering(c) && sw__conn_release_input(c);
     if (select) {
         space = UR_BUF_SIZE;
     } else {
         space = sw__conn_read_space(c, &at);
         if (space == 0) {
-            if (c->state == CS_HANDLER)
+            if (sw__conn_answering(c))
                 arm_hangup(l, c); /* a reset while the handler runs is seen now, not when it answers */
             return; /* paused (pending handler, or the buffer at its limit); want_read resumes */
         }
@@ -819,10 +819,6 @@ static void ur_destroy(sw_loop_t *l) {
     l->be_state = NULL;
 }
 
-static void ur_conn_opened(sw_loop_t *l, sw_conn_t *c) {
-    arm_recv(l, c, false);
-}
-
 static void ur_want_write(sw_loop_t *l, sw_conn_t *c) {
     start_send(l, c); /* a send in flight continues from its completion */
 }
@@ -853,7 +849,6 @@ const sw_backend_ops_t sw__backend_uring = {
     .init = ur_init,
     .run = ur_run,
     .destroy = ur_destroy,
-    .conn_opened = ur_conn_opened,
     .want_write = ur_want_write,
     .want_read = ur_want_read,
     .close = ur_close,

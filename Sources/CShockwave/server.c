@@ -1,5 +1,5 @@
 /* Server start and stop: listeners (one SO_REUSEPORT socket per loop), loop threads, backend choice, graceful
- * shutdown, socket tuning, metrics. */
+ * shutdown, metrics. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,9 +15,6 @@
 
 #include "server_internal.h"
 
-int sw__pool_init(sw_loop_t *l, uint32_t warm);
-void sw__pool_destroy(sw_loop_t *l);
-
 void sw_server_config_init(sw_server_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->backend = SW_BACKEND_AUTO;
@@ -31,24 +28,6 @@ void sw_server_config_init(sw_server_config_t *cfg) {
     cfg->min_body_rate = 240;
     cfg->idle_timeout_ms = 60000;
     cfg->write_timeout_ms = 30000;
-}
-
-void sw__tune_socket(sw_server_t *s, int fd) {
-    int one = 1;
-    if (s->cfg.tcp_nodelay)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* responses go out whole, no Nagle wait */
-    if (s->cfg.tcp_quickack)
-        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-}
-
-int sw_socket_options(int fd, int *nodelay, int *quickack) {
-    socklen_t len = sizeof(int);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, nodelay, &len) < 0)
-        return -errno;
-    len = sizeof(int);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, quickack, &len) < 0)
-        return -errno;
-    return 0;
 }
 
 /* Binds one listener. `port` 0 asks the kernel for one; the caller passes the port it got to the next loops. */

@@ -34,10 +34,9 @@ public struct Request: ~Copyable {
     @usableFromInline let bodyStart: UnsafePointer<UInt8>?
     @usableFromInline let bodyCount: Int
     @usableFromInline let versionMinor: UInt8
-    /// The connection and the request's number on it, for body reads (``readBodyChunk()``).
-    let connection: OpaquePointer
-    let sequence: UInt32
-    let connectionSerial: UInt32
+    /// The exchange and the request's id on it, for body reads (``readBodyChunk()``).
+    let exchange: UnsafeMutablePointer<sw_exchange_t>
+    let exchangeID: UInt64
     let bodyStreamed: Bool
 
     /// The method; for ``HTTPMethod/other``, ``methodBytes`` has the token.
@@ -47,7 +46,7 @@ public struct Request: ~Copyable {
     public let loopIndex: Int
 
     /// A view of the C request. Only the trampoline builds one, on the loop thread.
-    init(_ view: UnsafePointer<sw_http_request_t>, connection: OpaquePointer, loopIndex: Int) {
+    init(_ view: UnsafePointer<sw_http_request_t>, exchange: UnsafeMutablePointer<sw_exchange_t>, loopIndex: Int) {
         let head = view.pointee.head.unsafelyUnwrapped
         let buffer = UnsafeRawPointer(view.pointee.buf.unsafelyUnwrapped).assumingMemoryBound(to: UInt8.self)
         self.buffer = buffer
@@ -65,9 +64,8 @@ public struct Request: ~Copyable {
         self.versionMinor = head.pointee.version_minor
         self.method = HTTPMethod(cMethod: head.pointee.method_id)
         self.loopIndex = loopIndex
-        self.connection = connection
-        self.sequence = view.pointee.seq
-        self.connectionSerial = view.pointee.conn_serial
+        self.exchange = exchange
+        self.exchangeID = view.pointee.exchange_id
         self.bodyStreamed = view.pointee.streamed != 0
     }
 
@@ -88,9 +86,8 @@ public struct Request: ~Copyable {
         bodyStart = other.bodyStart
         bodyCount = other.bodyCount
         versionMinor = other.versionMinor
-        connection = other.connection
-        sequence = other.sequence
-        connectionSerial = other.connectionSerial
+        exchange = other.exchange
+        exchangeID = other.exchangeID
         bodyStreamed = other.bodyStreamed
         method = other.method
         loopIndex = other.loopIndex

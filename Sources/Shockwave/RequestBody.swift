@@ -149,7 +149,7 @@ extension Request {
     /// Each chunk is what ``readBodyChunk()`` returns, valid until the next iteration; the same rules apply.
     /// Iterate it once, inside the handler.
     public var bodyChunks: RequestBodyChunks {
-        RequestBodyChunks(connection: connection, serial: connectionSerial, sequence: sequence, loopIndex: loopIndex)
+        RequestBodyChunks(exchange: exchange, id: exchangeID, loopIndex: loopIndex)
     }
 }
 
@@ -158,12 +158,11 @@ public struct RequestBodyChunks: AsyncSequence {
     public typealias Element = ByteView
     public typealias Failure = RequestBodyError
 
-    // The connection's struct stays allocated while its server runs (the loop pools them); the serial and sequence
-    // tell a read whether it still belongs to this request: a sequence kept past its handler reads nothing of a
-    // later request or another client (SW_BODY_FINISHED: ``RequestBodyError/Kind/responseFinished``).
-    let connection: OpaquePointer
-    let serial: UInt32
-    let sequence: UInt32
+    // The exchange's struct stays allocated while its server runs (the loop pools connections); the id tells a
+    // read whether it still belongs to this request: a sequence kept past its handler reads nothing of a later
+    // request or another client (SW_BODY_FINISHED: ``RequestBodyError/Kind/responseFinished``).
+    let exchange: UnsafeMutablePointer<sw_exchange_t>
+    let id: UInt64
     let loopIndex: Int
 
     /// Reads the pieces in order.
@@ -187,16 +186,15 @@ public struct RequestBodyChunks: AsyncSequence {
             "a request body was read off its event-loop thread; read it from the handler's own task")
         while true {
             var data: UnsafePointer<UInt8>? = nil
-            let n = sw_conn_body_read(connection, serial, sequence, &data)
+            let n = sw_exchange_body_read(exchange, id, &data)
             if n > 0 { return ByteView(start: data, count: n) }
             if n == 0 { return nil }
             guard n == SW_BODY_AGAIN else { throw RequestBodyError(code: n) }
-            let connection = self.connection
-            let sequence = self.sequence
-            let serial = self.serial
+            let exchange = self.exchange
+            let id = self.id
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let context = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
-                if sw_conn_body_wait(connection, serial, sequence, resumeBodyReader, context) != 0 {
+                if sw_exchange_body_wait(exchange, id, resumeBodyReader, context) != 0 {
                     continuation.resume()
                 }
             }

@@ -10,7 +10,7 @@ internal import CShockwave
 /// box's reference count.
 class RequestDispatcher: @unchecked Sendable {
     /// Answers one request; returns SW_DONE or SW_PENDING. Subclasses are specialized for a handler type.
-    func dispatch(_ connection: OpaquePointer, _ request: UnsafePointer<sw_http_request_t>) -> Int32 {
+    func dispatch(_ exchange: Exchange, _ request: UnsafePointer<sw_http_request_t>) -> Int32 {
         fatalError("RequestDispatcher.dispatch is abstract")
     }
 
@@ -19,7 +19,7 @@ class RequestDispatcher: @unchecked Sendable {
 
     /// For a head announcing a body: SW_BODY_BUFFER or SW_BODY_STREAM, and the stream's limit in `limit`.
     func bodyMode(
-        _ connection: OpaquePointer, _ request: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
+        _ exchange: Exchange, _ request: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
     ) -> Int32 {
         Int32(SW_BODY_BUFFER)
     }
@@ -28,10 +28,13 @@ class RequestDispatcher: @unchecked Sendable {
     func serverStopped() {}
 }
 
-/// The loop index of a connection (an index into per-loop tables).
+/// A request and its response in the C core (`sw_exchange_t`): what every response call and body read takes.
+typealias Exchange = UnsafeMutablePointer<sw_exchange_t>
+
+/// The loop index of an exchange (an index into per-loop tables).
 @inline(__always)
-func loopIndex(of connection: OpaquePointer) -> Int {
-    Int(sw_loop_index(sw_conn_loop(connection)))
+func loopIndex(of exchange: Exchange) -> Int {
+    Int(sw_loop_index(sw_exchange_loop(exchange)))
 }
 
 /// Runs a synchronous handler inline on the loop thread.
@@ -42,9 +45,9 @@ final class SyncDispatcher<Handler: HTTPHandler>: RequestDispatcher, @unchecked 
         self.handler = handler
     }
 
-    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
-        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
-        var response = ResponseWriter(connection: connection)
+    override func dispatch(_ exchange: Exchange, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        let request = Request(view, exchange: exchange, loopIndex: loopIndex(of: exchange))
+        var response = ResponseWriter(exchange: exchange)
         do {
             try handler.handle(request, &response)
             response.finishForHandler()
@@ -56,9 +59,9 @@ final class SyncDispatcher<Handler: HTTPHandler>: RequestDispatcher, @unchecked 
 }
 
 /// The C callback: finds the dispatcher in `user` and hands it the request.
-let requestTrampoline: sw_on_request_fn = { user, connection, request in
+let requestTrampoline: sw_on_request_fn = { user, exchange, request in
     Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
-        $0.dispatch(connection.unsafelyUnwrapped, request.unsafelyUnwrapped)
+        $0.dispatch(exchange.unsafelyUnwrapped, request.unsafelyUnwrapped)
     }
 }
 
@@ -68,15 +71,15 @@ private let cancelTaskOnClose: @convention(c) (UnsafeMutableRawPointer?) -> Void
 }
 
 /// The C callback for heads announcing a body, set only for dispatchers that choose body modes.
-let headTrampoline: sw_on_head_fn = { user, connection, request, limit in
+let headTrampoline: sw_on_head_fn = { user, exchange, request, limit in
     Unmanaged<RequestDispatcher>.fromOpaque(user.unsafelyUnwrapped)._withUnsafeGuaranteedRef {
-        $0.bodyMode(connection.unsafelyUnwrapped, request.unsafelyUnwrapped, limit.unsafelyUnwrapped)
+        $0.bodyMode(exchange.unsafelyUnwrapped, request.unsafelyUnwrapped, limit.unsafelyUnwrapped)
     }
 }
 
 /// Runs handlers in tasks on the loop's executor; the connection waits (SW_PENDING) meanwhile.
 ///
-/// The connection is pinned (`sw_conn_pin`) from dispatch until the task ends, so its struct and the request
+/// The exchange is pinned (`sw_exchange_pin`) from dispatch until the task ends, so its struct and the request
 /// view stay valid even if the client resets, and the loop does not exit under the task.
 class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     /// Every loop's executor, for ``serverStopped()``.
@@ -84,7 +87,7 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
 
     /// What the task needs from the loop thread; moved into the task and used only on that loop thread.
     struct Pending: @unchecked Sendable {
-        let connection: OpaquePointer
+        let exchange: Exchange
         let view: sw_http_request_t
         let loopIndex: Int
         let thread: LoopThread
@@ -93,21 +96,21 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     /// Parks the connection and runs ``runTask(_:_:tag:)`` in a task on the loop; returns SW_PENDING (or SW_DONE
     /// after answering 503 itself when the request cannot be kept).
     @inline(__always)
-    final func suspend(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, tag: Int) -> Int32 {
+    final func suspend(_ exchange: Exchange, _ view: UnsafePointer<sw_http_request_t>, tag: Int) -> Int32 {
         // The parsed head's field table lives in an array the loop reuses for its next parse: the connection
         // keeps a copy while the task runs. Without memory for it, answer now rather than read a reused table.
-        guard sw_conn_keep_request(connection) == 0 else {
-            var response = ResponseWriter(connection: connection, owner: nil)
+        guard sw_exchange_keep_request(exchange) == 0 else {
+            var response = ResponseWriter(exchange: exchange, owner: nil)
             response.status = .serviceUnavailable
             response.end()
             return Int32(SW_DONE)
         }
-        let executor = LoopExecutor.current ?? makeExecutor(for: connection)
-        sw_conn_pin(connection)
+        let executor = LoopExecutor.current ?? makeExecutor(for: exchange)
+        sw_exchange_pin(exchange)
         // The view struct lives on the C stack of this call; its pointers (head buffer, parsed head, body) live in
         // the connection, which the pin and the parked state keep.
         let pending = Pending(
-            connection: connection, view: view.pointee, loopIndex: loopIndex(of: connection), thread: .current)
+            exchange: exchange, view: view.pointee, loopIndex: loopIndex(of: exchange), thread: .current)
         // The closure holds the executor: a task's preference does not keep its executor alive, and a job of this
         // task (a sleep waking up) must never reach a freed one, even after its server is gone.
         Task(executorPreference: executor) { [executor] in
@@ -123,24 +126,24 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     }
 
     private func respond(_ pending: Pending, tag: Int) async {
-        let connection = pending.connection
+        let exchange = pending.exchange
         defer {
             pending.thread.check()
-            sw_conn_unpin(connection)
+            sw_exchange_unpin(exchange)
         }
-        guard sw_conn_is_open(connection) != 0 else { return }
+        guard sw_exchange_is_open(exchange) != 0 else { return }
         // When the connection closes under the handler (the client went away, the shutdown deadline), its task is
         // cancelled: the handler stops at its next cancellation point instead of working for nobody (and keeping
         // a shutdown waiting). The task is alive while this function runs, which clears the hook before it ends.
         withUnsafeCurrentTask { task in
             guard let task else { return }
-            sw_conn_on_close(connection, cancelTaskOnClose, unsafeBitCast(task, to: UnsafeMutableRawPointer.self))
+            sw_exchange_on_close(exchange, cancelTaskOnClose, unsafeBitCast(task, to: UnsafeMutableRawPointer.self))
         }
-        defer { sw_conn_on_close(connection, nil, nil) }
+        defer { sw_exchange_on_close(exchange, nil, nil) }
         let request = withUnsafePointer(to: pending.view) {
-            Request($0, connection: connection, loopIndex: pending.loopIndex)
+            Request($0, exchange: exchange, loopIndex: pending.loopIndex)
         }
-        var response = ResponseWriter(connection: connection, owner: pending.thread)
+        var response = ResponseWriter(exchange: exchange, owner: pending.thread)
         do {
             try await runTask(request, &response, tag: tag)
             response.finishForHandler()
@@ -150,8 +153,8 @@ class TaskDispatcher: RequestDispatcher, @unchecked Sendable {
     }
 
 
-    private func makeExecutor(for connection: OpaquePointer) -> LoopExecutor {
-        makeExecutor(loop: sw_conn_loop(connection))
+    private func makeExecutor(for exchange: Exchange) -> LoopExecutor {
+        makeExecutor(loop: sw_exchange_loop(exchange))
     }
 
     /// Creates the executor of `loop`, registers it on the calling thread (the loop's) and keeps it.
@@ -177,8 +180,8 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: TaskDispatcher, @uncheck
         self.handler = handler
     }
 
-    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
-        suspend(connection, view, tag: 0)
+    override func dispatch(_ exchange: Exchange, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        suspend(exchange, view, tag: 0)
     }
 
     override func runTask(_ request: borrowing Request, _ response: inout ResponseWriter, tag: Int) async throws {
@@ -188,9 +191,9 @@ final class AsyncDispatcher<Handler: AsyncHTTPHandler>: TaskDispatcher, @uncheck
     override var choosesBodyModes: Bool { true }
 
     override func bodyMode(
-        _ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
+        _ exchange: Exchange, _ view: UnsafePointer<sw_http_request_t>, _ limit: UnsafeMutablePointer<UInt64>
     ) -> Int32 {
-        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
+        let request = Request(view, exchange: exchange, loopIndex: loopIndex(of: exchange))
         switch handler.bodyMode(for: request).storage {
         case .buffered:
             return Int32(SW_BODY_BUFFER)
@@ -209,9 +212,9 @@ final class MixedDispatcher<Handler: MixedHTTPHandler>: TaskDispatcher, @uncheck
         self.handler = handler
     }
 
-    override func dispatch(_ connection: OpaquePointer, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
-        let request = Request(view, connection: connection, loopIndex: loopIndex(of: connection))
-        var response = ResponseWriter(connection: connection)
+    override func dispatch(_ exchange: Exchange, _ view: UnsafePointer<sw_http_request_t>) -> Int32 {
+        let request = Request(view, exchange: exchange, loopIndex: loopIndex(of: exchange))
+        var response = ResponseWriter(exchange: exchange)
         let disposition: HandlerDisposition
         do {
             disposition = try handler.handle(request, &response)
@@ -229,7 +232,7 @@ final class MixedDispatcher<Handler: MixedHTTPHandler>: TaskDispatcher, @uncheck
                 response.finishForHandler()
                 return Int32(SW_DONE)
             }
-            return suspend(connection, view, tag: tag)
+            return suspend(exchange, view, tag: tag)
         }
     }
 

@@ -32,16 +32,18 @@ internal import Musl
 ///
 /// The writer belongs to the loop thread that runs the handler; it is neither copyable nor `Sendable`.
 public struct ResponseWriter: ~Copyable {
-    @usableFromInline enum Phase: UInt8 {
-        case idle       // nothing written yet
-        case head       // status line and some fields written
-        case streaming  // chunked head sent, chunks follow
-        case complete   // the response is whole
-        case aborted    // the response cannot be completed: the connection closes after what was sent
+    /// Where the response stands. Kept once, in the C exchange (`sw_exchange_t.phase`), and read from there.
+    enum Phase: UInt8 {
+        case idle = 0       // nothing written yet
+        case head = 1       // status line and some fields written
+        case streaming = 2  // chunked head sent, chunks follow
+        case complete = 3   // the response is whole
+        case aborted = 4    // the response cannot be completed: the connection closes after what was sent
     }
 
-    let connection: OpaquePointer
-    @usableFromInline var phase: Phase = .idle
+    /// The exchange this writer answers; the C core keeps its phase.
+    let exchange: UnsafeMutablePointer<sw_exchange_t>
+    var phase: Phase { Phase(rawValue: exchange.pointee.phase).unsafelyUnwrapped }
     /// For async handlers: the loop thread that owns the connection, checked before each write.
     let owner: LoopThread?
 
@@ -57,32 +59,40 @@ public struct ResponseWriter: ~Copyable {
         didSet { assert(phase == .idle, "ResponseWriter.contentType set after the response started") }
     }
 
-    init(connection: OpaquePointer, owner: LoopThread? = nil) {
-        self.connection = connection
+    init(exchange: UnsafeMutablePointer<sw_exchange_t>, owner: LoopThread? = nil) {
+        self.exchange = exchange
         self.owner = owner
     }
 
+    /// A writer carrying `status` and `contentType` as they are (no setter checks: the response may have started).
+    private init(exchange: UnsafeMutablePointer<sw_exchange_t>, owner: LoopThread?, status: HTTPStatus, contentType: ContentType?) {
+        self.exchange = exchange
+        self.owner = owner
+        self.status = status
+        self.contentType = contentType
+    }
+
     /// Whether the response has been finished (a body was given, or the last chunk sent).
-    @inlinable public var isComplete: Bool { phase == .complete }
+    public var isComplete: Bool { phase == .complete }
 
     /// Whether the response was aborted (``abort()``): the client sees the connection close, not a whole response.
-    @inlinable public var isAborted: Bool { phase == .aborted }
+    public var isAborted: Bool { phase == .aborted }
 
     /// Whether the response has begun: a field, a body or a chunk was written, so ``status`` and
     /// ``contentType`` can no longer change.
-    @inlinable public var isStarted: Bool { phase != .idle }
+    public var isStarted: Bool { phase != .idle }
 
     /// Whether the response can still reach the client. Always true in a synchronous handler; in an async
     /// handler, false once the client has gone away or the server's shutdown deadline closed the connection
     /// (writes then do nothing).
-    public var isConnectionOpen: Bool { owner == nil || sw_conn_is_open(connection) != 0 }
+    public var isConnectionOpen: Bool { owner == nil || sw_exchange_is_open(exchange) != 0 }
 
     /// For async handlers: traps off the loop thread; false when the connection is gone.
     private func usable() -> Bool {
         guard phase != .aborted else { return false }
         guard let owner else { return true }
         owner.check()
-        return sw_conn_is_open(connection) != 0
+        return sw_exchange_is_open(exchange) != 0
     }
 
     /// Writes the status line and the table-driven fields, once. False when the head cannot take more fields.
@@ -90,10 +100,9 @@ public struct ResponseWriter: ~Copyable {
         guard usable() else { return false }
         guard phase == .idle else { return phase == .head }
         let code = (200...999).contains(status.code) ? status.code : 500  // 1xx is never final
-        guard sw_resp_start(connection, Int32(code)) == 0 else { return false }
-        phase = .head
+        guard sw_resp_start(exchange, Int32(code)) == 0 else { return false }
         if let contentType {
-            sw_resp_content_type(connection, contentType.cValue)
+            sw_resp_content_type(exchange, contentType.cValue)
         }
         return true
     }
@@ -190,7 +199,7 @@ public struct ResponseWriter: ~Copyable {
         }
         guard startIfNeeded(),
             sw_resp_header(
-                connection, name.baseAddress?.assumingMemoryBound(to: CChar.self), name.count,
+                exchange, name.baseAddress?.assumingMemoryBound(to: CChar.self), name.count,
                 value.baseAddress?.assumingMemoryBound(to: CChar.self), value.count) == 0
         else {
             throw ResponseWriterError(.outOfMemory, String(decoding: name, as: UTF8.self))
@@ -215,9 +224,7 @@ public struct ResponseWriter: ~Copyable {
         }
         guard startIfNeeded() else { return }
         // Static data lives as long as the process: no release callback.
-        if sw_resp_body_borrowed(connection, text.utf8Start, text.utf8CodeUnitCount, nil, nil) == 0 {
-            phase = .complete
-        }
+        sw_resp_body_borrowed(exchange, text.utf8Start, text.utf8CodeUnitCount, nil, nil)
     }
 
     /// Finishes the response with `bytes` as the body (copied into the output buffer).
@@ -243,9 +250,7 @@ public struct ResponseWriter: ~Copyable {
             close(descriptor)
             return
         }
-        if sw_resp_file(connection, descriptor, offset, length) == 0 {
-            phase = .complete
-        }
+        sw_resp_file(exchange, descriptor, offset, length)
     }
 
     /// Finishes the response with no body (`Content-Length: 0`).
@@ -261,9 +266,7 @@ public struct ResponseWriter: ~Copyable {
             return
         }
         guard startIfNeeded() else { return }
-        if sw_resp_body(connection, bytes.baseAddress, bytes.count) == 0 {
-            phase = .complete
-        }
+        sw_resp_body(exchange, bytes.baseAddress, bytes.count)
     }
 
     // MARK: streaming
@@ -293,18 +296,14 @@ public struct ResponseWriter: ~Copyable {
 
     private mutating func writeChunkBytes(_ bytes: UnsafeRawBufferPointer) {
         guard phase == .streaming ? usable() : startIfNeeded() else { return }
-        if sw_resp_chunk(connection, bytes.baseAddress, bytes.count) == 0 {
-            phase = .streaming
-        }
+        sw_resp_chunk(exchange, bytes.baseAddress, bytes.count)
     }
 
     /// Sends the last chunk and finishes a chunked response. Without earlier chunks, the response is a
     /// chunked one with an empty body.
     public mutating func finishChunks() {
         guard phase == .streaming ? usable() : startIfNeeded() else { return }
-        if sw_resp_chunk_end(connection) == 0 {
-            phase = .complete
-        }
+        sw_resp_chunk_end(exchange)
     }
 
     // MARK: lending
@@ -313,11 +312,7 @@ public struct ResponseWriter: ~Copyable {
     /// of its own for an async handler lends it there and gets it back with ``restore(from:)``; `self` must not be
     /// used in between.
     package func lend(to slot: UnsafeMutablePointer<ResponseWriter>) {
-        var copy = ResponseWriter(connection: connection, owner: owner)
-        copy.status = status  // before the phase: the setters check that the response has not started
-        copy.contentType = contentType
-        copy.phase = phase
-        slot.initialize(to: copy)
+        slot.initialize(to: ResponseWriter(exchange: exchange, owner: owner, status: status, contentType: contentType))
     }
 
     /// Takes back the state lent with ``lend(to:)``, leaving `slot` uninitialized.
@@ -334,14 +329,10 @@ public struct ResponseWriter: ~Copyable {
     /// response.
     public mutating func abort() {
         guard phase != .complete, phase != .aborted else { return }
-        if let owner {
-            // a pending (async) request: nothing else will finish it, abort it now
-            owner.check()
-            if sw_conn_is_open(connection) != 0 { sw_resp_abort(connection) }
-        }
-        // a synchronous handler's: the core answers an incomplete response when the handler returns (500 if
-        // nothing was sent, else close after what was)
-        phase = .aborted
+        owner?.check()
+        // The core records it: 500 if nothing was sent, else close after what was; it goes on with the
+        // connection when the handler returns (or, for an async handler, when its task lets go of the request).
+        sw_resp_abort(exchange)
     }
 
     /// Finishes what the handler left open (see the type's discussion).
@@ -369,8 +360,7 @@ public struct ResponseWriter: ~Copyable {
         if phase == .idle {
             fail()
         } else {
-            sw_resp_abort(connection)
-            phase = .complete
+            sw_resp_abort(exchange)
         }
     }
 }

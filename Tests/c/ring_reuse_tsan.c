@@ -7,9 +7,9 @@
 
 #include "sw_server.h"
 
-static int on_request(void *user, sw_conn_t *conn, const sw_http_request_t *req) {
+static int on_request(void *user, sw_exchange_t *ex, const sw_http_request_t *req) {
     (void)user;
-    (void)conn;
+    (void)ex;
     (void)req;
     return SW_DONE;
 }

@@ -58,7 +58,7 @@ static size_t json_string(char *out, size_t cap, const char *s, size_t n) {
     return o;
 }
 
-static int on_req(void *u, sw_conn_t *c, const sw_http_request_t *r) {
+static int on_req(void *u, sw_exchange_t *c, const sw_http_request_t *r) {
     (void)u;
     const char *path = r->buf + r->head->path.off;
     size_t plen = r->head->path.len;

@@ -18,7 +18,11 @@ extern "C" {
 
 typedef struct sw_server sw_server_t;
 typedef struct sw_loop sw_loop_t;
-typedef struct sw_conn sw_conn_t;
+/* One request and its response: an HTTP/1.1 request on a connection (later, one HTTP/2 stream). The request
+ * callback receives it; every response call, body read and pin takes it. */
+typedef struct sw_exchange sw_exchange_t;
+/* How the protocol carrying an exchange serializes its response and serves its body (the engine's). */
+typedef struct sw_exchange_ops sw_exchange_ops_t;
 
 typedef enum sw_backend {
     SW_BACKEND_AUTO = 0,  /* io_uring when it sets up and probes fine, else epoll; SHOCKWAVE_BACKEND overrides */
@@ -29,9 +33,34 @@ typedef enum sw_backend {
 
 /* What a request callback returns. */
 enum {
-    SW_DONE = 0,    /* the response is complete (sw_resp_end or sw_resp_body was called) */
+    SW_DONE = 0,    /* the response is complete (a body, file or last chunk was given) */
     SW_PENDING = 1, /* the response will be completed later on this loop's thread; the connection waits and
                        later pipelined requests keep their order */
+};
+
+/* Where an exchange's response stands: kept here once, read by the layers above (Shockwave's ResponseWriter). */
+enum {
+    SW_PHASE_IDLE = 0,      /* nothing written yet */
+    SW_PHASE_HEAD = 1,      /* sw_resp_start was called: fields may follow, then a body */
+    SW_PHASE_STREAMING = 2, /* the head went out with the first chunk: chunks follow, then sw_resp_chunk_end */
+    SW_PHASE_COMPLETE = 3,  /* the response is whole */
+    SW_PHASE_ABORTED = 4,   /* it cannot be completed: what was written is sent, then the connection closes */
+};
+
+/* The exchange. Callers read `phase` and `status` (loop thread only) and `id`; the other fields are the
+ * engine's. A response call records what the handler asked for in it; the protocol acts on it when control
+ * returns to the protocol (after the request callback, or at the last sw_exchange_unpin), never in the middle
+ * of a handler's call. */
+struct sw_exchange {
+    uint8_t phase;   /* SW_PHASE_* */
+    uint8_t flags_;  /* the engine's (EXF_* in server_internal.h) */
+    uint16_t status; /* the response's status from sw_resp_start on */
+    uint32_t pins_;
+    uint64_t id; /* the request's number on its loop, never reused: body readers pass it back (see
+                    sw_exchange_body_read) so a reader that outlived its request is never served another's body */
+    const sw_exchange_ops_t *ops_;
+    void (*on_close_)(void *);
+    void *on_close_ctx_;
 };
 
 /* The request as the callback sees it: borrowed, valid until the response is complete (copy what you keep).
@@ -42,19 +71,18 @@ typedef struct sw_http_request {
     const uint8_t *body; /* the whole body (Content-Length or de-chunked), or NULL when there is none or it is
                             streamed */
     size_t body_len;
-    uint32_t seq;        /* the request's number on its connection; pass it to sw_conn_body_read */
-    uint32_t conn_serial; /* the connection's number on its loop; pass it to sw_conn_body_read too */
-    uint8_t streamed;    /* 1: the body is streamed (sw_on_head_fn chose it): read it with sw_conn_body_read */
+    uint64_t exchange_id; /* the exchange's id at dispatch; pass it to sw_exchange_body_read and _wait */
+    uint8_t streamed;     /* 1: the body is streamed (sw_on_head_fn chose it): read it with sw_exchange_body_read */
 } sw_http_request_t;
 
-/* Called on the loop thread for each complete request. Must answer with sw_resp_* on `conn`, now (return
+/* Called on the loop thread for each complete request. Must answer with sw_resp_* on `ex`, now (return
  * SW_DONE) or later on the same thread (return SW_PENDING). */
-typedef int (*sw_on_request_fn)(void *user, sw_conn_t *conn, const sw_http_request_t *req);
+typedef int (*sw_on_request_fn)(void *user, sw_exchange_t *ex, const sw_http_request_t *req);
 
 /* What a sw_on_head_fn returns. */
 enum {
     SW_BODY_BUFFER = 0, /* read the whole body first (max_body applies), then call on_request */
-    SW_BODY_STREAM = 1, /* call on_request now; the handler reads the body with sw_conn_body_read */
+    SW_BODY_STREAM = 1, /* call on_request now; the handler reads the body with sw_exchange_body_read */
 };
 
 /* Optional. Called on the loop thread when a request head announcing a body (Content-Length > 0, or chunked)
@@ -63,7 +91,7 @@ enum {
  * bytes the request may have (decoded, for chunked; UINT64_MAX = no limit): a Content-Length above it gets 413
  * before anything is read, a chunked body passing it gets 413 when it does. A streamed body is not limited by
  * max_body and never held whole: the connection reads it into its input buffer only as the handler asks. */
-typedef int (*sw_on_head_fn)(void *user, sw_conn_t *conn, const sw_http_request_t *req, uint64_t *max_stream);
+typedef int (*sw_on_head_fn)(void *user, sw_exchange_t *ex, const sw_http_request_t *req, uint64_t *max_stream);
 
 typedef struct sw_server_config {
     const char *host;               /* address to bind: "0.0.0.0", "::", "127.0.0.1"; NULL = "0.0.0.0" */
@@ -137,57 +165,58 @@ typedef enum sw_content_type {
 
 /* Starts the response: status line (from the table), Date (cached per loop), Server. Returns 0, or -1 when a
  * response was already started. */
-int sw_resp_start(sw_conn_t *c, int status);
+int sw_resp_start(sw_exchange_t *ex, int status);
 /* Adds a header field; name and value are copied. The caller vouches that they hold no CR or LF (Shockwave's
  * Swift layer checks). Content-Length, Transfer-Encoding, Connection and Date are written by Shockwave. */
-int sw_resp_header(sw_conn_t *c, const char *name, size_t name_len, const char *value, size_t value_len);
-int sw_resp_content_type(sw_conn_t *c, sw_content_type_t ct);
+int sw_resp_header(sw_exchange_t *ex, const char *name, size_t name_len, const char *value, size_t value_len);
+int sw_resp_content_type(sw_exchange_t *ex, sw_content_type_t ct);
 /* Ends the response with a body (copied), adding Content-Length and, when the connection closes, Connection:
  * close. A HEAD request gets the same headers and no body. A status without content (1xx, 204, 304) gets neither
  * body nor Content-Length, whatever is passed; this holds for every body call below (borrowed, file, chunks). */
-int sw_resp_body(sw_conn_t *c, const void *body, size_t len);
+int sw_resp_body(sw_exchange_t *ex, const void *body, size_t len);
 /* As sw_resp_body, but the bytes are sent from where they are, not copied: `release(ctx)` is called on the
  * loop thread once they are sent or the connection is gone (at once for bodies of 512 bytes or less, which are
  * copied because that is cheaper than an iovec of their own). For static data pass release = NULL. */
-int sw_resp_body_borrowed(sw_conn_t *c, const void *body, size_t len, void (*release)(void *), void *ctx);
+int sw_resp_body_borrowed(sw_exchange_t *ex, const void *body, size_t len, void (*release)(void *), void *ctx);
 /* Streaming: after sw_resp_start and headers, sends the head with Transfer-Encoding: chunked; then chunks;
  * sw_resp_chunk_end sends the last chunk and completes the response. To an HTTP/1.0 client (which cannot read
  * chunks, RFC 9112 6.1) the head has no Transfer-Encoding but `Connection: close`, the bytes go out unframed and
  * the connection closes after them. A HEAD request or a status without content gets the head only. */
-int sw_resp_chunk(sw_conn_t *c, const void *data, size_t len);
-int sw_resp_chunk_end(sw_conn_t *c);
+int sw_resp_chunk(sw_exchange_t *ex, const void *data, size_t len);
+int sw_resp_chunk_end(sw_exchange_t *ex);
 /* A file range, sent with sendfile after the head. The fd is closed when sent or on error, and at once when the
  * response has no body (HEAD: the head says Content-Length `len`; 1xx, 204, 304: no Content-Length). */
-int sw_resp_file(sw_conn_t *c, int fd, uint64_t offset, uint64_t len);
+int sw_resp_file(sw_exchange_t *ex, int fd, uint64_t offset, uint64_t len);
 
-/* For answers that come later (SW_PENDING), loop thread only. A pin keeps the connection's struct, buffers and
- * request view from being freed or reused (not the connection from closing: a peer reset or the shutdown deadline
- * still closes it) until the matching unpin; the loop does not exit while a connection is pinned. A response
- * completed while pinned is sent at once, but the connection reads its next request only after the last unpin,
- * so the request view stays valid until then. */
-void sw_conn_pin(sw_conn_t *c);
-void sw_conn_unpin(sw_conn_t *c);
+/* For answers that come later (SW_PENDING), loop thread only. A pin keeps the exchange, its connection's struct
+ * and buffers and the request view from being freed or reused (not the connection from closing: a peer reset or
+ * the shutdown deadline still closes it) until the matching unpin; the loop does not exit while an exchange is
+ * pinned. A response completed while pinned is sent at once; the protocol goes on (the connection reads its
+ * next request) at the last unpin, so the request view stays valid until then. */
+void sw_exchange_pin(sw_exchange_t *ex);
+void sw_exchange_unpin(sw_exchange_t *ex);
 /* Call before answering later (SW_PENDING), from the callback: the request's field table lives in an array the
- * loop shares between its connections and reuses for the next parse; this gives the connection its own copy
+ * loop shares between its connections and reuses for the next parse; this gives the exchange its own copy
  * (released when the response is complete). 0, or -ENOMEM (then answer at once instead). */
-int sw_conn_keep_request(sw_conn_t *c);
-/* 1 while the connection is open, 0 once it is closed (then sw_resp_* calls on it do nothing useful). */
-int sw_conn_is_open(const sw_conn_t *c);
+int sw_exchange_keep_request(sw_exchange_t *ex);
+/* 1 while the exchange's connection is open, 0 once it is closed (then sw_resp_* calls do nothing useful). */
+int sw_exchange_is_open(const sw_exchange_t *ex);
 /* For answers that come later, loop thread only: `fn(ctx)` is called once, on the loop thread, when the
  * connection closes before the code answering it is done — the client went away, or the shutdown deadline
  * closed it — so that code can stop (Shockwave cancels the handler's task). NULL clears it; set and clear it
- * while the connection is pinned. `fn` must not call sw_conn_* or sw_resp_* itself. */
-void sw_conn_on_close(sw_conn_t *c, void (*fn)(void *ctx), void *ctx);
-/* Ends a pending response that cannot be completed (its handler failed): a 500 when none of it was sent yet,
- * else the connection closes after what was sent. Loop thread only; does nothing on a closed connection. */
-void sw_resp_abort(sw_conn_t *c);
+ * while the exchange is pinned. `fn` must not call sw_exchange_* or sw_resp_* itself. */
+void sw_exchange_on_close(sw_exchange_t *ex, void (*fn)(void *ctx), void *ctx);
+/* Ends a response that cannot be completed (its handler failed): a 500 when none of it was sent yet, else the
+ * connection closes after what was sent. Loop thread only; does nothing on a closed connection or a response
+ * that is already complete. */
+void sw_resp_abort(sw_exchange_t *ex);
 
 /* ---- streamed request bodies (loop thread only) ------------------------------------------------------------ */
 
-/* What sw_conn_body_read returns besides a length (> 0) or 0 (the body is complete). Once an error is returned,
+/* What sw_exchange_body_read returns besides a length (> 0) or 0 (the body is complete). Once an error is returned,
  * every later call returns it again. */
 enum {
-    SW_BODY_AGAIN = -1,     /* nothing is buffered now: sw_conn_body_wait, then call again */
+    SW_BODY_AGAIN = -1,     /* nothing is buffered now: sw_exchange_body_wait, then call again */
     SW_BODY_TOO_LARGE = -2, /* the body passed its stream limit: the server answered 413 and closes */
     SW_BODY_MALFORMED = -3, /* bad chunked framing: the server answered 400 and closes */
     SW_BODY_TIMEOUT = -4,   /* the body came slower than the minimum rate: the server answered 408 and closes */
@@ -195,37 +224,36 @@ enum {
     SW_BODY_FINISHED = -6,  /* the request's response is complete: the rest of its body is discarded */
 };
 
-/* Reads the next piece of request `seq`'s body on connection `serial` (sw_http_request_t.seq, .conn_serial: a
- * reader that outlived its request — the connection closed, its slot serves another client — gets
- * SW_BODY_FINISHED, never that client's bytes). Returns its length (> 0) and sets *data:
- * the bytes (de-chunked) are borrowed from the connection's input buffer and valid until the next
- * sw_conn_body_* call on the connection or the response is complete, whichever comes first; copy what you keep.
- * Returns 0 at the end of the body, SW_BODY_AGAIN when nothing is buffered yet, or another SW_BODY_* error.
- * For a buffered request the whole body is the first piece. Never blocks; the connection reads more of a
- * streamed body only while its handler waits (sw_conn_body_wait), into a window of the input buffer behind the
- * head (64 KiB in all) reused for every piece: memory stays bounded by it, and TCP flow control slows the client
- * meanwhile. While it waits, the body-rate rule applies (body_timeout_ms, min_body_rate); while it does not, the
- * rule's clock stops.
+/* Reads the next piece of the request body of exchange `id` (sw_http_request_t.exchange_id: a reader that
+ * outlived its request — the exchange now carries another request, of this client or another — gets
+ * SW_BODY_FINISHED, never those bytes). Returns its length (> 0) and sets *data: the bytes (de-chunked) are
+ * borrowed from the connection's input buffer and valid until the next sw_exchange_body_* call or the response
+ * is complete, whichever comes first; copy what you keep. Returns 0 at the end of the body, SW_BODY_AGAIN when
+ * nothing is buffered yet, or another SW_BODY_* error. For a buffered request the whole body is the first piece.
+ * Never blocks; the connection reads more of a streamed body only while its handler waits
+ * (sw_exchange_body_wait), into a window of the input buffer behind the head (64 KiB in all) reused for every
+ * piece: memory stays bounded by it, and TCP flow control slows the client meanwhile. While it waits, the
+ * body-rate rule applies (body_timeout_ms, min_body_rate); while it does not, the rule's clock stops.
  *
  * When the response completes before the body was read to its end, the server reads and discards the rest, up
  * to SW_DRAIN_MAX (256 KiB) and at the body rate, so the connection can serve the next request; the response
  * says `Connection: close` instead when more than that is announced (Content-Length) or when the client sent
  * `Expect: 100-continue` and no read asked for the body (the client may or may not send it). */
-long sw_conn_body_read(sw_conn_t *c, uint32_t serial, uint32_t seq, const uint8_t **data);
+long sw_exchange_body_read(sw_exchange_t *ex, uint64_t id, const uint8_t **data);
 
 /* After SW_BODY_AGAIN: asks the connection to read, and to call wake(ctx) exactly once on the loop thread when
- * sw_conn_body_read has something new to return (bytes, the end, or an error: a reset, the body rate, the server
- * closing the connection). It may be called before this function returns, when the bytes are already in the
- * socket. The first wait of a request with `Expect: 100-continue` whose body has not started sends
+ * sw_exchange_body_read has something new to return (bytes, the end, or an error: a reset, the body rate, the
+ * server closing the connection). It may be called before this function returns, when the bytes are already in
+ * the socket. The first wait of a request with `Expect: 100-continue` whose body has not started sends
  * `100 Continue` (unless the response has started). Returns 0 when the wake is registered, or 1 when a read
- * would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_conn_* or sw_resp_*
+ * would not return SW_BODY_AGAIN now (then wake is not called). `wake` must not call sw_exchange_* or sw_resp_*
  * itself; it should schedule the reader (as resuming a Swift continuation does). */
-int sw_conn_body_wait(sw_conn_t *c, uint32_t serial, uint32_t seq, void (*wake)(void *ctx), void *ctx);
+int sw_exchange_body_wait(sw_exchange_t *ex, uint64_t id, void (*wake)(void *ctx), void *ctx);
 
 /* Loop `i` of the server (0..loops-1), or NULL. */
 sw_loop_t *sw_server_loop(sw_server_t *s, uint32_t i);
-/* The loop a connection belongs to, and its index (0..loops-1). */
-sw_loop_t *sw_conn_loop(sw_conn_t *c);
+/* The loop an exchange belongs to, and a loop's index (0..loops-1). */
+sw_loop_t *sw_exchange_loop(const sw_exchange_t *ex);
 uint32_t sw_loop_index(const sw_loop_t *l);
 
 /* The index of the loop running on the calling thread, or -1 on any other thread (tests count allocations

@@ -1,12 +1,10 @@
-/* Precomputed protocol tables: status lines, reason phrases, common field names, and the Date format.
+/* Precomputed protocol tables: status lines, reason phrases, and the Date format.
  * The tables live in generated files (scripts/gen_tables.py); nothing here allocates or calls printf. */
 #ifndef SW_TABLES_H
 #define SW_TABLES_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "sw_header_ids.h" /* generated: enum sw_header_id */
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,11 +25,6 @@ size_t sw_write_status_line(char *dst, int status, int minor);
 
 /* The IANA reason phrase ("Not Found"), or "" for an unregistered code. Static, NUL-terminated. */
 const char *sw_reason_phrase(int status);
-
-/* The id of a common field name, compared case-insensitively; SW_HDR_UNKNOWN (0) if it is not in the table. */
-int sw_header_id(const char *name, size_t len);
-/* The canonical spelling of a field id ("Content-Length"), or NULL for SW_HDR_UNKNOWN / out of range. */
-const char *sw_header_name(int id, size_t *len);
 
 /* Length of an IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7). */
 #define SW_IMF_FIXDATE_LEN 29

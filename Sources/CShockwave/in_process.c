@@ -1,7 +1,7 @@
 /* In-process connections: a server with one loop and no sockets, driven by the thread that created it. Bytes a
  * test (or a benchmark) sends go through the same connection code as bytes from a socket — parser, limits,
  * request callback, serializer — and what the server writes is collected per connection instead of sent. It
- * is the third backend: the connection logic (conn.c, response.c) cannot tell it from epoll or io_uring.
+ * is the third backend: the transport and the sessions above it cannot tell it from epoll or io_uring.
  *
  * The creating thread is the loop thread: every sw_mem_* call and every request callback runs on it. Async
  * handlers post their jobs to the loop (sw_loop_post, from any thread); sw_mem_run waits for and runs them. */
@@ -12,10 +12,6 @@
 #include <unistd.h>
 
 #include "server_internal.h"
-
-int sw__server_new(const sw_server_config_t *cfg, uint32_t nloops, const sw_backend_ops_t *be, bool listen,
-                   sw_server_t **out);
-void sw__set_current_loop(int index);
 
 struct sw_mem_conn {
     sw_loop_t *loop;
@@ -143,7 +139,7 @@ static void deliver(sw_mem_conn_t *m, const char *p, size_t n) {
 
 static void mem_want_read(sw_loop_t *l, sw_conn_t *c) {
     sw_mem_conn_t *m = handle_of(l, c);
-    if (c->state == CS_CLOSING && !sw__conn_has_output(c)) {
+    if ((c->flags & CF_LINGER) && !sw__conn_has_output(c)) {
         mem_close(l, c); /* the response before the close is out; an in-process peer needs no lingering */
         return;
     }
@@ -156,11 +152,6 @@ static void mem_want_read(sw_loop_t *l, sw_conn_t *c) {
     m->in_len = m->in_cap = 0;
     deliver(m, bytes, n);
     free(bytes);
-}
-
-static void mem_conn_opened(sw_loop_t *l, sw_conn_t *c) {
-    (void)l;
-    (void)c;
 }
 
 static void mem_wake(sw_loop_t *l) {
@@ -177,7 +168,6 @@ static const sw_backend_ops_t backend_memory = {
     .name = "memory",
     .init = mem_init,
     .destroy = mem_destroy,
-    .conn_opened = mem_conn_opened,
     .want_write = mem_want_write,
     .want_read = mem_want_read,
     .close = mem_close,
