@@ -146,6 +146,12 @@ int sw_exchange_body_wait(sw_exchange_t *ex, uint64_t id, void (*wake)(void *ctx
     return ex->ops_->body_wait(ex, wake, ctx);
 }
 
+int sw_exchange_write_wait(sw_exchange_t *ex, void (*wake)(void *ctx), void *ctx) {
+    if (wake == NULL || ex->phase != SW_PHASE_STREAMING)
+        return 1;
+    return ex->ops_->write_wait(ex, wake, ctx);
+}
+
 sw_loop_t *sw_exchange_loop(const sw_exchange_t *ex) {
     return ex->ops_->loop(ex);
 }

@@ -199,8 +199,15 @@ int sw__h1_resp_file(sw_exchange_t *ex, int fd, uint64_t offset, uint64_t len) {
     return r;
 }
 
+/* Bytes of the write buffer not sent yet (a stream queues nothing else). */
+static inline uint32_t queued(const sw_conn_t *c) {
+    return c->out.len - c->wbuf_mark;
+}
+
 int sw__h1_resp_chunk(sw_exchange_t *ex, const void *data, size_t len) {
     sw_conn_t *c = sw__h1_conn(ex);
+    if (queued(c) > 0 && (uint64_t)queued(c) + len > SW_STREAM_OUT_MAX)
+        return -EAGAIN; /* back-pressure: the client reads slower than the handler writes */
     if (ex->phase == SW_PHASE_HEAD) {
         int r = end_head(c, ex, -1);
         if (r != 0)

@@ -82,6 +82,12 @@ static void body_clock_pause(sw_conn_t *c) {
     sw__timer_clear(c->loop, c);
 }
 
+/* A new send-rate window starts with the TK_WRITE timer. */
+static void write_clock_start(sw_conn_t *c, uint32_t ms) {
+    c->sent_window = 0;
+    sw__timer_set(c->loop, c, TK_WRITE, ms);
+}
+
 /* Sets the deadline that fits the connection's state. The header deadline starts with a request's first byte
  * and is not moved by later bytes: a slowloris client gets no more time by trickling. */
 void sw__h1_timer(sw_conn_t *c) {
@@ -96,7 +102,7 @@ void sw__h1_timer(sw_conn_t *c) {
     if (sw__conn_has_output(c)) {
         body_clock_pause(c);
         if (c->timer_kind != TK_WRITE)
-            sw__timer_set(l, c, TK_WRITE, sw__cfg(c)->write_timeout_ms);
+            write_clock_start(c, sw__cfg(c)->write_timeout_ms);
         return;
     }
     switch (h->state) {
@@ -131,11 +137,23 @@ static void answer_408(sw_conn_t *c, const char *msg) {
     sw__h1_answer_error(c, 408, msg);
     closing(c);
     sw__conn_close_after_output(c);
-    sw__timer_set(c->loop, c, TK_WRITE, 1000);
+    write_clock_start(c, 1000);
 }
 
 static bool h1_on_timeout(sw_conn_t *c, int kind) {
     sw_h1_t *h = &c->h1;
+    if (kind == TK_WRITE && sw__conn_has_output(c)) {
+        /* The send rate: a client that reads too slowly (or not at all) is cut; one that keeps reading at the
+         * minimum rate gets the next window, however long the response. */
+        const sw_server_config_t *k = sw__cfg(c);
+        uint64_t need = (uint64_t)k->min_send_rate * k->write_timeout_ms / 1000;
+        if (c->sent_window >= (need > 0 ? need : 1) && k->write_timeout_ms > 0) {
+            write_clock_start(c, k->write_timeout_ms);
+            return false;
+        }
+        sw__conn_close(c);
+        return true;
+    }
     if (kind == TK_BODY) {
         const sw_server_config_t *k = sw__cfg(c);
         uint64_t need = (uint64_t)k->min_body_rate * k->body_timeout_ms / 1000;
@@ -448,8 +466,19 @@ static void resume_output(sw_conn_t *c) {
     h->flags &= ~(uint32_t)H1F_RESUMING;
 }
 
+/* Calls a streaming handler's write wake, once. */
+static void write_wake(sw_conn_t *c) {
+    void (*fn)(void *) = c->h1.wr_wake;
+    if (fn == NULL)
+        return;
+    c->h1.wr_wake = NULL;
+    fn(c->h1.wr_ctx);
+}
+
 static void h1_on_sent(sw_conn_t *c, bool all) {
     sw_h1_t *h = &c->h1;
+    if (h->wr_wake != NULL && c->out.len - c->wbuf_mark <= SW_STREAM_OUT_MAX / 2)
+        write_wake(c); /* room for a streaming handler again */
     if (all) {
         h->resp_mark = UINT32_MAX; /* a head being written went out in part: no rollback (sw__h1_answer_error) */
         if (h->flags & H1F_OUT_PAUSED) {
@@ -481,6 +510,7 @@ static void h1_on_close(sw_conn_t *c) {
         h->sb_err = SW_BODY_CLOSED;
     }
     sw__h1_stream_wake(c);         /* a waiting reader learns it now; its task holds a pin, so the struct stays */
+    write_wake(c);                 /* so does a waiting writer: its next write finds the connection closed */
     sw__exchange_closed(&h->ex);   /* the code answering it (a pending handler) can stop */
 }
 
@@ -536,6 +566,15 @@ static void ex_release(sw_exchange_t *ex) {
     sw__conn_release(sw__h1_conn(ex));
 }
 
+static int ex_write_wait(sw_exchange_t *ex, void (*wake)(void *), void *ctx) {
+    sw_conn_t *c = sw__h1_conn(ex);
+    if ((c->flags & CF_CLOSED) || c->h1.wr_wake != NULL || c->out.len - c->wbuf_mark <= SW_STREAM_OUT_MAX / 2)
+        return 1;
+    c->h1.wr_wake = wake;
+    c->h1.wr_ctx = ctx;
+    return 0;
+}
+
 static int ex_keep_request(sw_exchange_t *ex) {
     return sw__h1_keep_head(sw__h1_conn(ex));
 }
@@ -563,6 +602,7 @@ const sw_exchange_ops_t sw__h1_exchange = {
     .release = ex_release,
     .body_read = sw__h1_body_read,
     .body_wait = sw__h1_body_wait,
+    .write_wait = ex_write_wait,
     .keep_request = ex_keep_request,
     .is_open = ex_is_open,
     .loop = ex_loop,

@@ -28,6 +28,7 @@ void sw_server_config_init(sw_server_config_t *cfg) {
     cfg->min_body_rate = 240;
     cfg->idle_timeout_ms = 60000;
     cfg->write_timeout_ms = 30000;
+    cfg->min_send_rate = 240;
 }
 
 /* Binds one listener. `port` 0 asks the kernel for one; the caller passes the port it got to the next loops. */

@@ -181,6 +181,8 @@ typedef struct sw_h1 {
     uint64_t drained;  /* H1_DRAIN: bytes discarded */
     void (*sb_wake)(void *);
     void *sb_ctx;
+    void (*wr_wake)(void *); /* a streaming handler waits for room (sw_exchange_write_wait) */
+    void *wr_ctx;
 
     /* Body rate (slow POST): body bytes received in the current window, the window's active time before the
      * current wait began, and when that wait began. The window's clock runs only while the server waits for
@@ -223,6 +225,7 @@ struct sw_conn {
     uint32_t nsegs, seg_head, segs_cap;
     uint64_t seg_sent;  /* bytes of segs[seg_head] already sent */
     uint32_t wbuf_mark; /* bytes of `out` already covered by a SEG_WBUF segment */
+    uint64_t sent_window; /* bytes sent since the send-rate window (TK_WRITE) began */
 
     /* timer wheel links */
     sw_conn_t *tnext, *tprev;
@@ -450,6 +453,7 @@ struct sw_exchange_ops {
     void (*release)(sw_exchange_t *ex); /* the matching unpin */
     long (*body_read)(sw_exchange_t *ex, const uint8_t **data);
     int (*body_wait)(sw_exchange_t *ex, void (*wake)(void *), void *ctx);
+    int (*write_wait)(sw_exchange_t *ex, void (*wake)(void *), void *ctx);
     int (*keep_request)(sw_exchange_t *ex);
     bool (*is_open)(const sw_exchange_t *ex);
     sw_loop_t *(*loop)(const sw_exchange_t *ex);

@@ -152,8 +152,8 @@ bool sw__conn_answering(const sw_conn_t *c) {
 }
 
 bool sw__conn_timeout(sw_conn_t *c, int kind) {
-    if (kind == TK_LINGER || (c->flags & CF_LINGER)) {
-        sw__conn_close(c); /* lingered long enough, or the last response could not be sent in time */
+    if (kind == TK_LINGER) {
+        sw__conn_close(c); /* lingered long enough */
         return true;
     }
     return c->session->on_timeout(c, kind);
@@ -408,8 +408,7 @@ void sw__conn_on_written(sw_conn_t *c, ssize_t n) {
             c->out.cap = 0;
         }
     }
-    if (n > 0 && c->timer_kind == TK_WRITE)
-        sw__timer_clear(c->loop, c); /* progress: the write deadline starts again */
+    c->sent_window += (uint64_t)n; /* the send rate's count; its checkpoint is the TK_WRITE timer */
     bool all = !sw__conn_has_output(c);
     if (all && (c->flags & CF_LINGER)) {
         linger(c);

@@ -261,8 +261,7 @@ public struct ResponseWriter: ~Copyable {
     private mutating func finish(_ bytes: UnsafeRawBufferPointer) {
         guard phase != .streaming else {
             // A stream began: the bytes are its last chunk.
-            writeChunkBytes(bytes)
-            finishChunks()
+            if writeChunkBytes(bytes) || bytes.isEmpty { finishChunks() }
             return
         }
         guard startIfNeeded() else { return }
@@ -276,27 +275,76 @@ public struct ResponseWriter: ~Copyable {
     /// runs. Empty chunks are skipped (an empty chunk would end the body). An HTTP/1.0 client, which cannot read
     /// chunked framing, gets the bytes close-delimited instead (`Connection: close`, the connection closes after
     /// the body); a response to HEAD, or with status 204 or 304, gets the head only.
+    ///
+    /// Output is bounded: while more than 1 MiB of the response waits for a client that reads slowly, a
+    /// chunk cannot be taken. This call cannot wait (it may run on the loop thread), so the response is then
+    /// aborted (``abort()``: the client sees the connection close, never a truncated body passed off as whole):
+    /// ``isAborted`` turns true and later writes do nothing. An async handler streaming much data should use
+    /// ``streamChunk(_:)-(UnsafeRawBufferPointer)``, which waits for room instead.
     public mutating func writeChunk(_ text: String) {
         var text = text
-        text.withUTF8 { writeChunkBytes(UnsafeRawBufferPointer($0)) }
+        text.withUTF8 { _ = writeChunkBytes(UnsafeRawBufferPointer($0)) }
     }
 
     /// Sends `bytes` as one chunk of a chunked body; see ``writeChunk(_:)-(String)``.
     public mutating func writeChunk(_ bytes: some Collection<UInt8>) {
-        let done: Void? = bytes.withContiguousStorageIfAvailable { writeChunkBytes(UnsafeRawBufferPointer($0)) }
+        let done: Void? = bytes.withContiguousStorageIfAvailable { _ = writeChunkBytes(UnsafeRawBufferPointer($0)) }
         if done == nil {
-            Array(bytes).withUnsafeBytes { writeChunkBytes($0) }
+            Array(bytes).withUnsafeBytes { _ = writeChunkBytes($0) }
         }
     }
 
     /// Sends `bytes` as one chunk of a chunked body; see ``writeChunk(_:)-(String)``.
     public mutating func writeChunk(_ bytes: UnsafeRawBufferPointer) {
-        writeChunkBytes(bytes)
+        _ = writeChunkBytes(bytes)
     }
 
-    private mutating func writeChunkBytes(_ bytes: UnsafeRawBufferPointer) {
-        guard phase == .streaming ? usable() : startIfNeeded() else { return }
-        sw_resp_chunk(exchange, bytes.baseAddress, bytes.count)
+    private mutating func writeChunkBytes(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard phase == .streaming ? usable() : startIfNeeded() else { return false }
+        let rc = sw_resp_chunk(exchange, bytes.baseAddress, bytes.count)
+        if rc == -EAGAIN {
+            sw_resp_abort(exchange)  // full, and this caller cannot wait: cut short rather than grow without bound
+        }
+        return rc == 0
+    }
+
+    /// For async handlers: sends `bytes` as one chunk of a chunked body (as ``writeChunk(_:)-(String)``),
+    /// suspending first while more than 1 MiB of the response waits to be sent, until half of it is. Memory stays
+    /// bounded however slowly the client reads; a client slower than ``ServerConfiguration/Limits/minSendRate``
+    /// is disconnected. The bytes are taken before this returns.
+    /// - Returns: false when the chunk could not be sent: the connection is gone, or the response was
+    ///   finished or aborted.
+    @discardableResult
+    public mutating func streamChunk(_ bytes: UnsafeRawBufferPointer) async -> Bool {
+        while true {
+            guard phase == .streaming ? usable() : startIfNeeded() else { return false }
+            let rc = sw_resp_chunk(exchange, bytes.baseAddress, bytes.count)
+            guard rc == -EAGAIN else { return rc == 0 }
+            precondition(owner != nil, "ResponseWriter.streamChunk needs an async handler's writer")
+            let exchange = self.exchange
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                let context = unsafeBitCast(continuation, to: UnsafeMutableRawPointer.self)
+                if sw_exchange_write_wait(exchange, resumeWriter, context) != 0 {
+                    continuation.resume()
+                }
+            }
+        }
+    }
+
+    /// As ``streamChunk(_:)-(UnsafeRawBufferPointer)`` with `text`'s UTF-8 bytes.
+    @discardableResult
+    public mutating func streamChunk(_ text: String) async -> Bool {
+        await streamChunk(Array(text.utf8))
+    }
+
+    /// As ``streamChunk(_:)-(UnsafeRawBufferPointer)`` with a collection of bytes.
+    @discardableResult
+    public mutating func streamChunk(_ bytes: some Collection<UInt8> & Sendable) async -> Bool {
+        let array = Array(bytes)
+        let pointer = UnsafeMutableRawBufferPointer.allocate(byteCount: array.count, alignment: 1)
+        defer { pointer.deallocate() }
+        array.withUnsafeBytes { pointer.copyMemory(from: $0) }  // a pointer into the array may not cross the await
+        return await streamChunk(UnsafeRawBufferPointer(pointer))
     }
 
     /// Sends the last chunk and finishes a chunked response. Without earlier chunks, the response is a
@@ -430,4 +478,9 @@ extension ContentType {
         case .form: SW_CT_FORM
         }
     }
+}
+
+/// The wake of a streaming write: resumes the suspended writer (its continuation is the context).
+private let resumeWriter: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
+    unsafeBitCast(context.unsafelyUnwrapped, to: UnsafeContinuation<Void, Never>.self).resume()
 }

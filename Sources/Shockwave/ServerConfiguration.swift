@@ -64,6 +64,10 @@ public struct ServerConfiguration: Sendable, Hashable {
         /// ``Timeouts/body`` the server spends waiting for it; 0 leaves only the rule of one byte per window.
         /// Default 240 (the rate ASP.NET Core's Kestrel requires).
         public var minBodyRate: Int = 240
+        /// The slowest a client may read a response, in bytes per second, measured over each window of
+        /// ``Timeouts/write`` while output waits to be sent; 0 leaves only the rule of one byte per window.
+        /// A client reading slower is disconnected. Default 240.
+        public var minSendRate: Int = 240
         /// Open connections for the whole server, shared evenly among the loops; past it, new connections
         /// wait in the kernel's accept queue. Default 16384.
         public var maxConnections: Int = 16384
@@ -90,8 +94,11 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var body: Duration = .milliseconds(10_000)
         /// A keep-alive connection with no request in progress is closed after this time. Default 60 s.
         public var idle: Duration = .milliseconds(60_000)
-        /// A response that makes no progress for this long is abandoned and its connection closed.
-        /// Default 30 s.
+        /// The window of the send-rate rule (a client that reads too slowly). While output waits to be sent,
+        /// every window of this length must send at least ``Limits/minSendRate`` × window bytes, and at least
+        /// one byte; otherwise the response is abandoned and the connection closed. A large response to a client
+        /// reading at a good rate takes as long as it needs. Default 30 s (7200 bytes per window with the
+        /// default rate).
         public var write: Duration = .milliseconds(30_000)
 
         /// The defaults listed on each property.
@@ -180,6 +187,7 @@ extension ServerConfiguration {
             c.max_stream_body = UInt64(try check(streamed, 0...Int.max, "limits.maxStreamedBody"))
         }
         c.min_body_rate = UInt32(try check(limits.minBodyRate, 0...Int(UInt32.max), "limits.minBodyRate"))
+        c.min_send_rate = UInt32(try check(limits.minSendRate, 0...Int(UInt32.max), "limits.minSendRate"))
         c.max_conns = UInt32(try check(limits.maxConnections, 1...(1 << 24), "limits.maxConnections"))
         if let perConnection = limits.maxRequestsPerConnection {
             c.max_requests_per_conn = UInt32(
@@ -209,6 +217,7 @@ extension ServerConfiguration {
         d.limits.maxBody = Int(c.max_body)
         d.limits.maxStreamedBody = c.max_stream_body == .max ? nil : Int(c.max_stream_body)
         d.limits.minBodyRate = Int(c.min_body_rate)
+        d.limits.minSendRate = Int(c.min_send_rate)
         d.limits.maxConnections = Int(c.max_conns)
         d.limits.maxRequestsPerConnection = c.max_requests_per_conn == 0 ? nil : Int(c.max_requests_per_conn)
         d.timeouts.header = .milliseconds(Int(c.header_timeout_ms))

@@ -115,7 +115,10 @@ typedef struct sw_server_config {
                                        max(1, min_body_rate * window) bytes must arrive, else 408 and close */
     uint32_t min_body_rate;         /* default 240 bytes/s; 0 = only "one byte per window" */
     uint32_t idle_timeout_ms;       /* default 60000: keep-alive connection without a request */
-    uint32_t write_timeout_ms;      /* default 30000: a response that makes no progress */
+    uint32_t write_timeout_ms;      /* default 30000: the send-rate window: while output waits to be sent, every
+                                       window of this length must send max(1, min_send_rate * window) bytes,
+                                       else the connection closes (a client that reads too slowly) */
+    uint32_t min_send_rate;         /* default 240 bytes/s; 0 = only "one byte per window" */
     const char *server_name;        /* Server header value, or NULL for none */
     sw_on_request_fn on_request;
     sw_on_head_fn on_head;          /* NULL: every body is buffered */
@@ -179,11 +182,19 @@ int sw_resp_body(sw_exchange_t *ex, const void *body, size_t len);
  * copied because that is cheaper than an iovec of their own). For static data pass release = NULL. */
 int sw_resp_body_borrowed(sw_exchange_t *ex, const void *body, size_t len, void (*release)(void *), void *ctx);
 /* Streaming: after sw_resp_start and headers, sends the head with Transfer-Encoding: chunked; then chunks;
- * sw_resp_chunk_end sends the last chunk and completes the response. To an HTTP/1.0 client (which cannot read
+ * sw_resp_chunk_end sends the last chunk and completes the response. Output is bounded: while more than
+ * SW_STREAM_OUT_MAX bytes of the response wait to be sent, sw_resp_chunk takes nothing and returns -EAGAIN
+ * (a single larger chunk is taken when nothing waits); code answering later waits for room with
+ * sw_exchange_write_wait, code that cannot wait gives up with sw_resp_abort. To an HTTP/1.0 client (which cannot read
  * chunks, RFC 9112 6.1) the head has no Transfer-Encoding but `Connection: close`, the bytes go out unframed and
  * the connection closes after them. A HEAD request or a status without content gets the head only. */
 int sw_resp_chunk(sw_exchange_t *ex, const void *data, size_t len);
 int sw_resp_chunk_end(sw_exchange_t *ex);
+#define SW_STREAM_OUT_MAX (1u << 20)
+/* After -EAGAIN from sw_resp_chunk: calls wake(ctx) once, on the loop thread, when half of the queued output is
+ * sent or the connection closes. Returns 0 when the wake is registered, 1 when there is room now (then wake is not
+ * called). `wake` must not call sw_exchange_* or sw_resp_* itself. */
+int sw_exchange_write_wait(sw_exchange_t *ex, void (*wake)(void *ctx), void *ctx);
 /* A file range, sent with sendfile after the head. The fd is closed when sent or on error, and at once when the
  * response has no body (HEAD: the head says Content-Length `len`; 1xx, 204, 304: no Content-Length). */
 int sw_resp_file(sw_exchange_t *ex, int fd, uint64_t offset, uint64_t len);
